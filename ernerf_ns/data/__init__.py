@@ -1,0 +1,1 @@
+"""Reading ER-NeRF dataset folders into Nerfstudio."""

@@ -1,0 +1,5 @@
+"""The one error type for a dataset folder that cannot be used; its message names the file."""
+
+
+class DatasetError(ValueError):
+    """A talking-portrait folder is missing a file or holds a malformed one."""

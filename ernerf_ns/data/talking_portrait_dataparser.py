@@ -1,0 +1,147 @@
+"""DataParser for ER-NeRF's dataset layout (made by ER-NeRF's preprocessing or `ernerf-process`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional, Type
+
+import numpy as np
+import torch
+from nerfstudio.cameras.cameras import Cameras, CameraType
+from nerfstudio.data.dataparsers.base_dataparser import DataParser, DataParserConfig, DataparserOutputs
+from nerfstudio.data.scene_box import SceneBox
+from nerfstudio.utils.rich_utils import CONSOLE
+
+from ernerf_ns.audio.feature_files import find_feature_file, load_feature_file
+from ernerf_ns.data.errors import DatasetError
+from ernerf_ns.data.portrait_files import eye_openness, landmark_rects, read_blink, read_landmarks, read_transforms
+
+
+@dataclass
+class TalkingPortraitDataParserConfig(DataParserConfig):
+    """A talking-portrait folder in ER-NeRF's layout."""
+
+    _target: Type = field(default_factory=lambda: TalkingPortraitDataParser)
+    data: Path = Path("data/portrait")
+    """Dataset folder (holds transforms_train.json, gt_imgs/, aud*.npy, ...)."""
+    audio_features: Optional[Literal["logmel", "deepspeech", "esperanto", "hubert"]] = None
+    """Which audio feature file to read (aud.npy, aud_ds.npy, aud_eo.npy, aud_hu.npy); default: the first present."""
+    scale: float = 4.0
+    """Multiplier on camera translations (ER-NeRF's `--scale`, 4)."""
+    bound: float = 1.0
+    """Half-extent of the head box in x and y after scaling (ER-NeRF's `--bound`); z extent is half of it."""
+    eye_smoothing: int = 3
+    """Window (frames) over which blink values are averaged, as ER-NeRF's `--smooth_eye`; 1 turns it off."""
+    max_val_frames: int = 100
+    """Frames of transforms_val.json used for evaluation during training (ER-NeRF uses 100); ns-eval uses all."""
+
+
+@dataclass
+class TalkingPortraitDataParser(DataParser):
+    """Reads transforms, images, landmarks, blinks and audio features of one speaker."""
+
+    config: TalkingPortraitDataParserConfig
+
+    def _generate_dataparser_outputs(self, split: str = "train") -> DataparserOutputs:
+        root = Path(self.config.data)
+        if not root.is_dir():
+            raise DatasetError(f"{root}: dataset folder not found")
+        json_split = "train" if split == "train" else "val"
+        meta = read_transforms(root / f"transforms_{json_split}.json")
+        frames = meta["frames"]
+        if split == "val":
+            frames = frames[: self.config.max_val_frames]
+
+        img_ids = np.array([int(f["img_id"]) for f in frames])
+        aud_ids = np.array([int(f.get("aud_id", f["img_id"])) for f in frames])
+        image_filenames = [root / "gt_imgs" / f"{i}.jpg" for i in img_ids]
+        missing = [p for p in image_filenames if not p.is_file()]
+        if missing:
+            raise DatasetError(
+                f"{missing[0]}: image of a frame listed in transforms_{json_split}.json not found "
+                f"({len(missing)} of {len(image_filenames)} missing)"
+            )
+
+        extractor, feature_path = find_feature_file(root, self.config.audio_features)
+        try:
+            audio = load_feature_file(feature_path)
+        except ValueError as err:
+            raise DatasetError(str(err)) from err
+        if aud_ids.max() >= len(audio):
+            raise DatasetError(
+                f"{feature_path}: audio features cover {len(audio)} frames but transforms_{json_split}.json "
+                f"asks for frame {aud_ids.max()} (audio shorter than the video)"
+            )
+
+        eye = self._eye_values(root, img_ids)
+        rects = self._landmark_rects(root, img_ids)
+
+        c2w = torch.tensor(np.array([f["transform_matrix"] for f in frames], dtype=np.float32))
+        c2w[:, :3, 3] *= self.config.scale
+        focal, cx, cy = float(meta["focal_len"]), float(meta["cx"]), float(meta["cy"])
+        num = len(frames)
+        # Only training frames own an individual code; -1 asks the model for its fixed render-time code.
+        frame_index = torch.arange(num) if split == "train" else torch.full((num,), -1)
+        cameras = Cameras(
+            camera_to_worlds=c2w[:, :3, :4],
+            fx=focal,
+            fy=focal,
+            cx=cx,
+            cy=cy,
+            width=int(round(2 * cx)),
+            height=int(round(2 * cy)),
+            camera_type=CameraType.PERSPECTIVE,
+            metadata={
+                "frame_index": frame_index[:, None].float(),
+                "audio_index": torch.from_numpy(aud_ids)[:, None].float(),
+                "eye": torch.from_numpy(eye)[:, None],
+            },
+        )
+        b = self.config.bound
+        scene_box = SceneBox(aabb=torch.tensor([[-b, -b, -b / 2], [b, b, b / 2]], dtype=torch.float32))
+
+        torso_dir = root / "torso_imgs"
+        torso_filenames = [torso_dir / f"{i}.png" for i in img_ids]
+        if not all(p.is_file() for p in torso_filenames):
+            torso_filenames = None
+        background = root / "bc.jpg"
+        if not background.is_file():
+            raise DatasetError(f"{background}: background image not found")
+
+        return DataparserOutputs(
+            image_filenames=image_filenames,
+            cameras=cameras,
+            scene_box=scene_box,
+            metadata={
+                "audio_features": torch.from_numpy(audio),
+                "audio_extractor": extractor,
+                "background_filename": background,
+                "torso_filenames": torso_filenames,
+                "face_rects": torch.from_numpy(rects["face"]),
+                "lips_rects": torch.from_numpy(rects["lips"]),
+                "eyes_rects": torch.from_numpy(rects["eyes"]),
+                "audio_indices": torch.from_numpy(aud_ids),
+                "eye_values": torch.from_numpy(eye),
+            },
+        )
+
+    def _eye_values(self, root: Path, img_ids: np.ndarray) -> np.ndarray:
+        path = root / "au.csv"
+        if not path.is_file():
+            CONSOLE.print(f"[yellow]{path} not found: eyes are conditioned on a constant 0.5")
+            return np.full(len(img_ids), 0.5, dtype=np.float32)
+        eye = eye_openness(read_blink(path), self.config.eye_smoothing)
+        if img_ids.max() >= len(eye):
+            raise DatasetError(f"{path}: {len(eye)} rows but frame {img_ids.max()} is used")
+        return eye[img_ids]
+
+    def _landmark_rects(self, root: Path, img_ids: np.ndarray) -> dict[str, np.ndarray]:
+        rects: dict[str, list[np.ndarray]] = {"face": [], "lips": [], "eyes": []}
+        for i in img_ids:
+            path = root / "ori_imgs" / f"{i}.lms"
+            if not path.is_file():
+                raise DatasetError(f"{path}: landmarks of frame {i} not found")
+            for key, rect in landmark_rects(read_landmarks(path)).items():
+                rects[key].append(rect)
+        return {key: np.stack(value) for key, value in rects.items()}

@@ -1,0 +1,1 @@
+"""ER-NeRF models."""
