@@ -1,4 +1,8 @@
-"""Nerfstudio registrations: the `ernerf` methods and the `talking-portrait` dataparser."""
+"""Nerfstudio registrations of the `ernerf` methods.
+
+The `talking-portrait` dataparser registers from its own module: nerfstudio discovers dataparsers while
+this module imports its trainer, so registering it here would be a circular import.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,14 @@ import math
 
 import torch
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
-from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
 from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
-from nerfstudio.plugins.registry_dataparser import DataParserSpecification
 from nerfstudio.plugins.types import MethodSpecification
 
 from ernerf_ns.data.talking_portrait_datamanager import TalkingPortraitDataManagerConfig
 from ernerf_ns.data.talking_portrait_dataparser import TalkingPortraitDataParserConfig
 from ernerf_ns.models.ernerf import ERNeRFModelConfig
-from ernerf_ns.optimizers import AdamWOptimizerConfig
+from ernerf_ns.optimizers import AdamWOptimizerConfig, GeometricDecaySchedulerConfig
 
 
 def _default_device() -> str:
@@ -29,7 +31,7 @@ def _optimizers(max_steps: int, grid_lr: float = 1e-2, net_lr: float = 1e-3) -> 
     def group(lr: float, weight_decay: float = 0.0) -> dict:
         return {
             "optimizer": AdamWOptimizerConfig(lr=lr, eps=1e-8, weight_decay=weight_decay),
-            "scheduler": ExponentialDecaySchedulerConfig(lr_final=lr * 0.5, max_steps=max_steps, ramp="linear"),
+            "scheduler": GeometricDecaySchedulerConfig(final_ratio=0.5, max_steps=max_steps),
         }
 
     return {"grids": group(grid_lr, 1e-2), "nets": group(net_lr), "audio_attention": group(5 * net_lr)}
@@ -101,9 +103,4 @@ ernerf_tiny_method = MethodSpecification(
         vis="tensorboard",
     ),
     description="Small ER-NeRF for CPUs and tests: coarse grids and occupancy, a few minutes on a 64 px portrait.",
-)
-
-talking_portrait_dataparser = DataParserSpecification(
-    config=TalkingPortraitDataParserConfig(),
-    description="ER-NeRF / RAD-NeRF talking-portrait folder (transforms_*.json, gt_imgs, aud*.npy, au.csv).",
 )

@@ -1,4 +1,4 @@
-"""ER-NeRF's optimiser: AdamW with β1 = 0 (every step's gradient counts fully for sparse hash entries)."""
+"""ER-NeRF's optimiser and learning-rate schedule as Nerfstudio configs."""
 
 from __future__ import annotations
 
@@ -7,14 +7,42 @@ from typing import Tuple, Type
 
 import torch
 from nerfstudio.engine.optimizers import OptimizerConfig
+from nerfstudio.engine.schedulers import Scheduler, SchedulerConfig
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 
 @dataclass
 class AdamWOptimizerConfig(OptimizerConfig):
-    """AdamW with configurable betas; ER-NeRF uses betas (0, 0.99), eps 1e-8."""
+    """AdamW with configurable betas; ER-NeRF uses betas (0, 0.99), eps 1e-8.
+
+    β1 = 0 lets each step's gradient count fully for hash entries that are touched only now and then.
+    """
 
     _target: Type = field(default_factory=lambda: torch.optim.AdamW)
     betas: Tuple[float, float] = (0.0, 0.99)
     """Adam moment decay rates."""
     weight_decay: float = 0.0
     """Decoupled weight decay (ER-NeRF leaves AdamW's 1e-2 on the grids and 0 on the networks)."""
+
+
+@dataclass
+class GeometricDecaySchedulerConfig(SchedulerConfig):
+    """ER-NeRF's schedule: lr · final_ratio ** (step / max_steps), held after max_steps."""
+
+    _target: Type = field(default_factory=lambda: GeometricDecayScheduler)
+    final_ratio: float = 0.5
+    """Fraction of the initial rate reached at max_steps (ER-NeRF: 0.5 for the head, 0.05 for the lips)."""
+    max_steps: int = 100_000
+    """Steps over which the rate decays."""
+
+
+class GeometricDecayScheduler(Scheduler):
+    """Python-float rates: nerfstudio's numpy-valued schedulers leave numpy scalars in checkpoints,
+    which torch >= 2.6 refuses to load by default (`ns-viewer`, `ns-eval`, `ns-render` would fail)."""
+
+    config: GeometricDecaySchedulerConfig
+
+    def get_scheduler(self, optimizer: Optimizer, lr_init: float) -> LRScheduler:
+        ratio, max_steps = float(self.config.final_ratio), max(int(self.config.max_steps), 1)
+        return LambdaLR(optimizer, lambda step: ratio ** (min(step, max_steps) / max_steps))

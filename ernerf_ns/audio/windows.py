@@ -38,9 +38,7 @@ def window_features(
     return np.ascontiguousarray(frames[index], dtype=np.float32)
 
 
-def smoothing_window(
-    index: Int[Tensor, "*batch"], num_frames: int, size: int = 8
-) -> Int[Tensor, "*batch size"]:
+def smoothing_window(index: Int[Tensor, "*batch"], num_frames: int, size: int = 8) -> Int[Tensor, "*batch size"]:
     """Indices of the `size` video frames around each index (ER-NeRF's AudioAttNet window), clamped to the clip."""
     offsets = torch.arange(size, device=index.device) - size // 2
     return (index[..., None] + offsets).clamp(0, num_frames - 1)

@@ -11,6 +11,7 @@ import torch
 from nerfstudio.cameras.cameras import Cameras, CameraType
 from nerfstudio.data.dataparsers.base_dataparser import DataParser, DataParserConfig, DataparserOutputs
 from nerfstudio.data.scene_box import SceneBox
+from nerfstudio.plugins.registry_dataparser import DataParserSpecification
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from ernerf_ns.audio.feature_files import find_feature_file, load_feature_file
@@ -145,3 +146,9 @@ class TalkingPortraitDataParser(DataParser):
             for key, rect in landmark_rects(read_landmarks(path)).items():
                 rects[key].append(rect)
         return {key: np.stack(value) for key, value in rects.items()}
+
+
+talking_portrait_dataparser = DataParserSpecification(
+    config=TalkingPortraitDataParserConfig(),
+    description="ER-NeRF / RAD-NeRF talking-portrait folder (transforms_*.json, gt_imgs, aud*.npy, au.csv).",
+)

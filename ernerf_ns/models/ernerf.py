@@ -154,7 +154,9 @@ class ERNeRFModel(Model):
         self.audio_features = features.permute(0, 2, 1).contiguous().to(self.audio_features.device)
 
     # -- training schedule ---------------------------------------------------------------------------
-    def get_training_callbacks(self, training_callback_attributes: TrainingCallbackAttributes) -> List[TrainingCallback]:
+    def get_training_callbacks(
+        self, training_callback_attributes: TrainingCallbackAttributes
+    ) -> List[TrainingCallback]:
         def before_step(step: int) -> None:
             self.step = step
             self.occupancy_grid.update_every_n_steps(
@@ -167,7 +169,9 @@ class ERNeRFModel(Model):
 
         return [
             TrainingCallback(
-                where_to_run=[TrainingCallbackLocation.BEFORE_TRAIN_ITERATION], update_every_num_iters=1, func=before_step
+                where_to_run=[TrainingCallbackLocation.BEFORE_TRAIN_ITERATION],
+                update_every_num_iters=1,
+                func=before_step,
             )
         ]
 
@@ -192,7 +196,7 @@ class ERNeRFModel(Model):
         }
 
     # -- conditioning ------------------------------------------------------------------------------
-    def _audio_codes(self, audio_index: Int[Tensor, "num"]) -> Float[Tensor, "num audio_dim"]:
+    def _audio_codes(self, audio_index: Int[Tensor, " num"]) -> Float[Tensor, "num audio_dim"]:
         """Audio code per entry, computed once per distinct frame."""
         unique, inverse = torch.unique(audio_index, return_inverse=True)
         windows = smoothing_window(unique, self.audio_features.shape[0], self.config.audio_window)
@@ -283,7 +287,9 @@ class ERNeRFModel(Model):
             "num_samples_per_ray": torch.bincount(ray_indices, minlength=num_rays)[:, None].float(),
         }
         if self.training and self.config.smoothness_weight > 0 and self.step % self.config.smoothness_every == 0:
-            outputs["smoothness"] = self._jitter_smoothness(positions, audio[ray_indices], eye[ray_indices], field_outputs)
+            outputs["smoothness"] = self._jitter_smoothness(
+                positions, audio[ray_indices], eye[ray_indices], field_outputs
+            )
         return outputs
 
     def _jitter_smoothness(self, positions: Tensor, audio: Tensor, eye: Tensor, field_outputs: Dict) -> Tensor:
@@ -293,7 +299,7 @@ class ERNeRFModel(Model):
         jitter = (torch.rand_like(positions) * 2 - 1) * self.config.smoothness_jitter
         with torch.no_grad():
             moved = self.field.density(positions + jitter, audio, eye)
-            moved_uncertainty = self.field.uncertainty(moved["enc_x"])
+            moved_uncertainty = F.softplus(self.field.unc_net(moved["enc_x"]))
         return (
             (field_outputs["audio_attention"] - moved["audio_attention"]).abs().mean()
             + (field_outputs["eye_attention"] - moved["eye_attention"]).abs().mean()
@@ -371,7 +377,9 @@ class ERNeRFModel(Model):
             "img": torch.cat([image, rgb], dim=1),
             "accumulation": colormaps.apply_colormap(outputs["accumulation"]),
             "depth": colormaps.apply_depth_colormap(outputs["depth"], accumulation=outputs["accumulation"]),
-            "audio_attention": colormaps.apply_colormap(outputs["audio_attention"] / outputs["audio_attention"].max().clamp(min=1e-6)),
+            "audio_attention": colormaps.apply_colormap(
+                outputs["audio_attention"] / outputs["audio_attention"].max().clamp(min=1e-6)
+            ),
             "eye_attention": colormaps.apply_colormap(outputs["eye_attention"].clamp(0, 1)),
         }
         return metrics, images

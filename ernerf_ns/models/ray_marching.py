@@ -16,7 +16,7 @@ from torch import Tensor
 
 def ray_aabb_intersect(
     origins: Float[Tensor, "num_rays 3"], directions: Float[Tensor, "num_rays 3"], aabb: Float[Tensor, "6"]
-) -> Tuple[Float[Tensor, "num_rays"], Float[Tensor, "num_rays"]]:
+) -> Tuple[Float[Tensor, " num_rays"], Float[Tensor, " num_rays"]]:
     """Entry and exit distances of each ray through the box; t_min > t_max where a ray misses it."""
     safe = torch.where(directions.abs() < 1e-10, torch.full_like(directions, 1e-10), directions)
     t0 = (aabb[:3] - origins) / safe
@@ -27,8 +27,10 @@ def ray_aabb_intersect(
 
 
 def occupied(
-    points: Float[Tensor, "num_points 3"], binaries: Bool[Tensor, "levels res res res"], aabbs: Float[Tensor, "levels 6"]
-) -> Bool[Tensor, "num_points"]:
+    points: Float[Tensor, "num_points 3"],
+    binaries: Bool[Tensor, "levels res res res"],
+    aabbs: Float[Tensor, "levels 6"],
+) -> Bool[Tensor, " num_points"]:
     """Look points up in nerfacc's cascaded occupancy grid (finest level that contains each point)."""
     levels, *res = binaries.shape
     resolution = torch.tensor(res, device=points.device)
@@ -56,7 +58,7 @@ def march_rays(
     far_plane: float,
     step_size: float,
     cone_angle: float = 0.0,
-) -> Tuple[Int[Tensor, "num_samples"], Float[Tensor, "num_samples"], Float[Tensor, "num_samples"]]:
+) -> Tuple[Int[Tensor, " num_samples"], Float[Tensor, " num_samples"], Float[Tensor, " num_samples"]]:
     """Uniform steps (growing as t·cone_angle past step_size) through the outermost grid box.
 
     A step is kept when the grid marks its midpoint occupied, as nerfacc's `traverse_grids` does.
@@ -87,7 +89,9 @@ def march_rays(
     return rays[order], torch.cat(kept_starts)[order], torch.cat(kept_ends)[order]
 
 
-def packed_exclusive_sum(values: Float[Tensor, "num_samples"], ray_indices: Int[Tensor, "num_samples"], num_rays: int):
+def packed_exclusive_sum(
+    values: Float[Tensor, " num_samples"], ray_indices: Int[Tensor, " num_samples"], num_rays: int
+):
     """Sum of the earlier samples of the same ray, for each sample (samples sorted by ray).
 
     The running sum is taken in float64 so that long packed lists keep float32 precision per ray.
@@ -100,12 +104,12 @@ def packed_exclusive_sum(values: Float[Tensor, "num_samples"], ray_indices: Int[
 
 
 def render_weights(
-    t_starts: Float[Tensor, "num_samples"],
-    t_ends: Float[Tensor, "num_samples"],
-    densities: Float[Tensor, "num_samples"],
-    ray_indices: Int[Tensor, "num_samples"],
+    t_starts: Float[Tensor, " num_samples"],
+    t_ends: Float[Tensor, " num_samples"],
+    densities: Float[Tensor, " num_samples"],
+    ray_indices: Int[Tensor, " num_samples"],
     num_rays: int,
-) -> Float[Tensor, "num_samples"]:
+) -> Float[Tensor, " num_samples"]:
     """Volume-rendering weights T_i·(1 − exp(−σ_i δ_i)) of packed samples."""
     sigma_dt = densities * (t_ends - t_starts)
     transmittance = torch.exp(-packed_exclusive_sum(sigma_dt, ray_indices, num_rays))
@@ -113,7 +117,7 @@ def render_weights(
 
 
 def accumulate(
-    values: Float[Tensor, "num_samples channels"], ray_indices: Int[Tensor, "num_samples"], num_rays: int
+    values: Float[Tensor, "num_samples channels"], ray_indices: Int[Tensor, " num_samples"], num_rays: int
 ) -> Float[Tensor, "num_rays channels"]:
     """Per-ray sum of packed sample values (already multiplied by their weights)."""
     out = values.new_zeros(num_rays, values.shape[-1])

@@ -1,0 +1,162 @@
+"""ER-NeRF's head field: tri-plane features + region-attended audio and eye -> density, colour, uncertainty."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from nerfstudio.field_components.activations import trunc_exp
+from nerfstudio.field_components.encodings import SHEncoding
+from nerfstudio.fields.base_field import get_normalized_directions
+from nerfstudio.utils.external import TCNN_EXISTS
+from torch import Tensor, nn
+
+from ernerf_ns.fields.mlp import MLP
+from ernerf_ns.fields.region_attention import RegionAttention
+from ernerf_ns.fields.triplane_encoding import TriPlaneHashEncoding
+
+COLOR_MARGIN = 0.001
+"""ER-NeRF stretches the colour sigmoid by this much on each side so 0 and 1 stay reachable."""
+
+
+def tcnn_sh_signs(num_components: int) -> Float[Tensor, " num_components"]:
+    """Signs that turn nerfstudio's PyTorch SH components into tiny-cuda-nn's (and ER-NeRF's).
+
+    tcnn's SphericalHarmonics (scripts/gen_sh.py) includes the Condon-Shortley phase, nerfstudio's
+    `components_from_spherical_harmonics` does not; up to degree 5 the two differ by (-1)^k on
+    component k. Applying it keeps colour networks portable between the two backends.
+    """
+    return torch.tensor([(-1.0) ** k for k in range(num_components)])
+
+
+class ERNeRFHeadField(nn.Module):
+    """Maps head-space points, with the frame's audio code and eye value, to density and colour.
+
+    Only computes: sampling, rendering and losses live in the model. `density` alone is what the
+    occupancy grid update needs.
+
+    Args:
+        num_frames: training frames, one individual (appearance) code each.
+        audio_dim: size of the audio code.
+        individual_dim: size of the per-frame individual code.
+        geo_feat_dim: geometry features passed from the density to the colour network.
+        hidden_dim: hidden width of the density network.
+        hidden_dim_color: hidden width of the colour network.
+        num_levels: hash levels per plane.
+        features_per_level: features per hash level.
+        log2_hashmap_size: log2 of the largest hash table per level.
+        base_resolution: coarsest hash resolution.
+        bound: positions are expected in [-bound, bound]^3.
+        implementation: "tcnn" uses tinycudann on CUDA when importable, else PyTorch.
+    """
+
+    def __init__(
+        self,
+        num_frames: int,
+        audio_dim: int = 32,
+        individual_dim: int = 4,
+        geo_feat_dim: int = 64,
+        hidden_dim: int = 64,
+        hidden_dim_color: int = 64,
+        num_levels: int = 12,
+        features_per_level: int = 1,
+        log2_hashmap_size: int = 14,
+        base_resolution: int = 64,
+        bound: float = 1.0,
+        implementation: Literal["tcnn", "torch"] = "tcnn",
+    ) -> None:
+        super().__init__()
+        self.audio_dim = audio_dim
+        self.individual_dim = individual_dim
+        self.geo_feat_dim = geo_feat_dim
+        self.encoding = TriPlaneHashEncoding(
+            num_levels=num_levels,
+            features_per_level=features_per_level,
+            log2_hashmap_size=log2_hashmap_size,
+            base_resolution=base_resolution,
+            bound=bound,
+            implementation=implementation,
+        )
+        enc_dim = self.encoding.n_output_dims
+        self.region_attention = RegionAttention(in_dim=enc_dim, audio_dim=audio_dim)
+        self.sigma_net = MLP(enc_dim + audio_dim + 1, 1 + geo_feat_dim, hidden_dim=hidden_dim, num_layers=3)
+        # Without tinycudann nerfstudio's SHEncoding prints a speed warning per instance; its PyTorch path is cheap.
+        sh_implementation = "tcnn" if implementation == "tcnn" and TCNN_EXISTS else "torch"
+        self.direction_encoding = SHEncoding(levels=4, implementation=sh_implementation)
+        dir_dim = self.direction_encoding.get_out_dim()
+        self.register_buffer("_sh_signs", tcnn_sh_signs(dir_dim), persistent=False)
+        self.color_net = MLP(dir_dim + geo_feat_dim + individual_dim, 3, hidden_dim=hidden_dim_color, num_layers=2)
+        self.unc_net = MLP(enc_dim, 1, hidden_dim=32, num_layers=2)
+        self.individual_codes = nn.Parameter(torch.randn(num_frames, individual_dim) * 0.1)
+
+    def encode_directions(self, directions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 16"]:
+        """Degree-4 SH of unit directions, in tcnn's convention on both backends.
+
+        tcnn's SH wants directions mapped to [0, 1] (nerfstudio's `get_normalized_directions`); nerfstudio's
+        PyTorch SH wants them unit-length in [-1, 1] and lacks tcnn's signs.
+        """
+        encoding = self.direction_encoding
+        if encoding.tcnn_encoding is not None and directions.is_cuda:
+            flat = get_normalized_directions(directions).reshape(-1, 3)
+            if flat.shape[0] == 0:
+                return directions.new_zeros(*directions.shape[:-1], encoding.get_out_dim())
+            return encoding(flat).float().reshape(*directions.shape[:-1], -1)
+        return encoding.pytorch_fwd(directions) * self._sh_signs
+
+    def density(
+        self,
+        positions: Float[Tensor, "*bs 3"],
+        audio: Float[Tensor, "*bs audio_dim"],
+        eye: Float[Tensor, "*bs 1"],
+    ) -> dict[str, Tensor]:
+        """Density and geometry features at head-space positions in [-bound, bound]^3.
+
+        `audio` and `eye` may be given once per frame (leading dims of size 1); they broadcast over points.
+
+        Returns a dict with `density` [*bs, 1], `geo_feat` [*bs, geo_feat_dim], `enc_x` [*bs, 36],
+        `audio_attention` [*bs, audio_dim] and `eye_attention` [*bs, 1].
+        """
+        enc_x = self.encoding(positions)
+        batch = enc_x.shape[:-1]
+        attention = self.region_attention(enc_x, audio.expand(*batch, -1), eye.expand(*batch, -1))
+        h = self.sigma_net(torch.cat([enc_x, attention.audio, attention.eye], dim=-1))
+        return {
+            "density": trunc_exp(h[..., :1]),
+            "geo_feat": h[..., 1:],
+            "enc_x": enc_x,
+            "audio_attention": attention.audio_attention,
+            "eye_attention": attention.eye_attention,
+        }
+
+    def forward(
+        self,
+        positions: Float[Tensor, "*bs 3"],
+        directions: Float[Tensor, "*bs 3"],
+        audio: Float[Tensor, "*bs audio_dim"],
+        eye: Float[Tensor, "*bs 1"],
+        individual_code: Float[Tensor, "*bs individual_dim"],
+    ) -> dict[str, Tensor]:
+        """Everything `density` returns plus `rgb` [*bs, 3] in [-0.001, 1.001] and `uncertainty` [*bs, 1] > 0.
+
+        `directions` are unit vectors; `individual_code` is usually a row of `individual_codes`.
+        """
+        outputs = self.density(positions, audio, eye)
+        batch = outputs["enc_x"].shape[:-1]
+        h = torch.cat(
+            [self.encode_directions(directions), outputs["geo_feat"], individual_code.expand(*batch, -1)], dim=-1
+        )
+        outputs["rgb"] = torch.sigmoid(self.color_net(h)) * (1 + 2 * COLOR_MARGIN) - COLOR_MARGIN
+        # ER-NeRF's uncertainty must not shape the features, only read them.
+        outputs["uncertainty"] = F.softplus(self.unc_net(outputs["enc_x"].detach()))
+        return outputs
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by optimiser group: hash tables, networks (lr 1e-3 in ER-NeRF), individual codes."""
+        nets = [self.region_attention, self.sigma_net, self.color_net, self.unc_net, self.direction_encoding]
+        return {
+            "grids": list(self.encoding.parameters()),
+            "nets": [p for net in nets for p in net.parameters()],
+            "codes": [self.individual_codes],
+        }
