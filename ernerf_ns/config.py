@@ -15,6 +15,7 @@ from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
 from ernerf_ns.data.talking_portrait_datamanager import TalkingPortraitDataManagerConfig
+from ernerf_ns.data.region_pixel_sampler import RegionPixelSamplerConfig
 from ernerf_ns.data.talking_portrait_dataparser import TalkingPortraitDataParserConfig
 from ernerf_ns.models.ernerf import ERNeRFModelConfig
 from ernerf_ns.optimizers import AdamWOptimizerConfig, GeometricDecaySchedulerConfig
@@ -43,6 +44,7 @@ def _ernerf_config(
     rays_per_batch: int,
     model: ERNeRFModelConfig,
     images_to_sample_from: int = -1,
+    face_fraction: float = 0.0,
     vis: str = "viewer",
 ) -> TrainerConfig:
     return TrainerConfig(
@@ -61,6 +63,7 @@ def _ernerf_config(
                 eval_num_rays_per_batch=rays_per_batch,
                 train_num_images_to_sample_from=images_to_sample_from,
                 train_num_times_to_repeat_images=-1 if images_to_sample_from < 0 else 200,
+                pixel_sampler=RegionPixelSamplerConfig(face_fraction=face_fraction),
             ),
             model=model,
         ),
@@ -100,6 +103,7 @@ ernerf_tiny_method = MethodSpecification(
             hash_implementation="torch",
             eval_num_rays_per_chunk=1 << 13,
         ),
+        face_fraction=0.5,
         vis="tensorboard",
     ),
     description="Small ER-NeRF for CPUs and tests: coarse grids and occupancy, a few minutes on a 64 px portrait.",

@@ -68,9 +68,12 @@ def eye_openness(au45: np.ndarray, smooth_window: int = 3) -> np.ndarray:
     """ER-NeRF's eye conditioning: clip(AU45_r, 0, 2) / 2, averaged over a small centred window."""
     eye = np.clip(au45, 0.0, 2.0) / 2.0
     if smooth_window > 1 and len(eye) > 1:
+        # ER-NeRF's --smooth_eye: the window is cut short at the clip ends, not padded.
         half = smooth_window // 2
-        padded = np.pad(eye, half, mode="edge")
-        eye = np.convolve(padded, np.ones(smooth_window) / smooth_window, mode="valid")[: len(au45)]
+        sums = np.concatenate([[0.0], np.cumsum(eye, dtype=np.float64)])
+        index = np.arange(len(eye))
+        lo, hi = np.maximum(index - half, 0), np.minimum(index + smooth_window - half, len(eye))
+        eye = (sums[hi] - sums[lo]) / (hi - lo)
     return eye.astype(np.float32)
 
 

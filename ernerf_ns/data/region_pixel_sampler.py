@@ -1,0 +1,62 @@
+"""Pixel sampler that spends a share of each batch inside the face rectangle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Type
+
+import torch
+from jaxtyping import Bool
+from nerfstudio.data.pixel_samplers import PixelSampler, PixelSamplerConfig
+from torch import Tensor
+
+
+@dataclass
+class RegionPixelSamplerConfig(PixelSamplerConfig):
+    """Uniform pixels plus a fixed fraction drawn from each frame's face rectangle."""
+
+    _target: Type = field(default_factory=lambda: RegionPixelSampler)
+    face_fraction: float = 0.0
+    """Share of rays drawn inside the face rectangle (0 = uniform, as ER-NeRF's head stage). The face,
+    and above all the mouth, is a few percent of a portrait's pixels; oversampling it makes short runs
+    learn the audio-driven motion."""
+
+
+def sample_in_mask(mask: Bool[Tensor, "num_images height width"], num: int, max_rounds: int = 64) -> Tensor:
+    """`num` (image, y, x) indices drawn uniformly from the set pixels of `mask`, by rejection.
+
+    Rejection keeps the cost independent of the cached image count (no nonzero() over all pixels).
+    """
+    shape = torch.tensor(mask.shape, device=mask.device)
+    found = []
+    remaining = num
+    for _ in range(max_rounds):
+        candidates = (torch.rand((4 * remaining, 3), device=mask.device) * shape).long()
+        valid = candidates[mask[candidates[:, 0], candidates[:, 1], candidates[:, 2]]][:remaining]
+        found.append(valid)
+        remaining -= len(valid)
+        if remaining == 0:
+            return torch.cat(found)
+    raise ValueError("face_mask is empty or almost empty: cannot sample face pixels (check the .lms files)")
+
+
+class RegionPixelSampler(PixelSampler):
+    """Samples `face_fraction` of the rays where `face_mask` is set, the rest uniformly."""
+
+    config: RegionPixelSamplerConfig
+
+    def collate_image_dataset_batch(self, batch: Dict, num_rays_per_batch: int, keep_full_image: bool = False):
+        device = batch["image"].device
+        num_images, height, width, _ = batch["image"].shape
+        num_face = int(num_rays_per_batch * self.config.face_fraction) if "face_mask" in batch else 0
+        indices = self.sample_method(num_rays_per_batch - num_face, num_images, height, width, device=device)
+        if num_face > 0:
+            face = sample_in_mask(batch["face_mask"][..., 0].bool(), num_face)
+            indices = torch.cat([indices, face], dim=0)
+        c, y, x = (i.flatten().cpu() for i in torch.split(indices, 1, dim=-1))
+        collated = {key: value[c, y, x] for key, value in batch.items() if key != "image_idx" and value is not None}
+        indices[:, 0] = batch["image_idx"][c]
+        collated["indices"] = indices
+        if keep_full_image:
+            collated["full_image"] = batch["image"]
+        return collated
