@@ -14,8 +14,8 @@ from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
-from ernerf_ns.data.talking_portrait_datamanager import TalkingPortraitDataManagerConfig
 from ernerf_ns.data.region_pixel_sampler import RegionPixelSamplerConfig
+from ernerf_ns.data.talking_portrait_datamanager import TalkingPortraitDataManagerConfig
 from ernerf_ns.data.talking_portrait_dataparser import TalkingPortraitDataParserConfig
 from ernerf_ns.models.ernerf import ERNeRFModelConfig
 from ernerf_ns.optimizers import AdamWOptimizerConfig, GeometricDecaySchedulerConfig
