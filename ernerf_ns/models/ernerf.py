@@ -61,6 +61,9 @@ class ERNeRFModelConfig(ModelConfig):
     """Density (σ) under which a cell counts as empty (ER-NeRF's `density_thresh`)."""
     render_step_size: float = 2 * math.sqrt(3) / 1024
     """Smallest marching step, in scaled head units (ER-NeRF: 2·√3·bound / 1024)."""
+    marcher: Literal["nerfacc", "torch"] = "nerfacc"
+    """Sampling and compositing: nerfacc's CUDA kernels on CUDA tensors, or the pure-PyTorch path anywhere.
+    CPU tensors always take the PyTorch path."""
     cone_angle: float = 1 / 256
     """Steps grow as t·cone_angle past render_step_size (ER-NeRF's dt_gamma)."""
     near_plane: float = 0.05
@@ -228,7 +231,7 @@ class ERNeRFModel(Model):
 
     # -- sampling and rendering --------------------------------------------------------------------
     def _sample(self, origins: Tensor, directions: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        if origins.is_cuda:
+        if origins.is_cuda and self.config.marcher == "nerfacc":
             return self.occupancy_grid.sampling(
                 origins,
                 directions,
@@ -248,9 +251,8 @@ class ERNeRFModel(Model):
             cone_angle=self.config.cone_angle,
         )
 
-    @staticmethod
-    def _weights(t_starts: Tensor, t_ends: Tensor, density: Tensor, ray_indices: Tensor, num_rays: int) -> Tensor:
-        if density.is_cuda:
+    def _weights(self, t_starts: Tensor, t_ends: Tensor, density: Tensor, ray_indices: Tensor, num_rays: int) -> Tensor:
+        if density.is_cuda and self.config.marcher == "nerfacc":
             return nerfacc.render_weight_from_density(
                 t_starts, t_ends, density, ray_indices=ray_indices, n_rays=num_rays
             )[0]

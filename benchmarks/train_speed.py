@@ -1,0 +1,108 @@
+"""Training throughput and quality of `ernerf` on a synthetic 512² portrait; prints one result line.
+
+    python benchmarks/train_speed.py --steps 3000
+
+The reference is the same model trained with the pure-PyTorch marcher (`--pipeline.model.marcher torch`)
+on the same device in the same run, so the printed ratio is what nerfacc's CUDA kernels buy.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import tyro
+from nerfstudio.engine.callbacks import TrainingCallbackLocation
+from nerfstudio.engine.trainer import Trainer
+
+from ernerf_ns.baselines import mean_colour_baseline_psnr
+from ernerf_ns.config import ernerf_method
+from ernerf_ns.synthetic import make_synthetic_portrait
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed_steps(trainer: Trainer, first: int, count: int) -> float:
+    """Seconds for `count` training iterations (callbacks included), as the Trainer runs them."""
+    _sync()
+    start = time.perf_counter()
+    for step in range(first, first + count):
+        for callback in trainer.callbacks:
+            callback.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
+        trainer.train_iteration(step)
+        for callback in trainer.callbacks:
+            callback.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+    _sync()
+    return time.perf_counter() - start
+
+
+def make_trainer(data: Path, output: Path, marcher: str, steps: int) -> Trainer:
+    config = copy.deepcopy(ernerf_method.config)
+    config.pipeline.datamanager.data = data
+    config.pipeline.model.marcher = marcher
+    config.output_dir = output
+    config.vis = "tensorboard"
+    config.max_num_iterations = steps
+    config.set_timestamp()
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup()
+    return trainer
+
+
+@dataclass
+class TrainSpeed:
+    data: Path = Path("/tmp/ernerf-bench/data512")
+    """Synthetic dataset folder (made if missing)."""
+    size: int = 512
+    """Image size of the synthetic set."""
+    frames: int = 200
+    """Frames of the synthetic set."""
+    steps: int = 3000
+    """Training iterations of the measured nerfacc run."""
+    reference_steps: int = 200
+    """Iterations timed for the pure-PyTorch reference (after the same warm-up)."""
+    warmup_steps: int = 300
+    """Untimed iterations first (nerfacc's JIT build, occupancy warm-up, allocator)."""
+
+    def main(self) -> None:
+        if not (self.data / "transforms_train.json").is_file():
+            make_synthetic_portrait(self.data, frames=self.frames, size=self.size, write_video=False)
+        trainer = make_trainer(self.data, self.data.parent / "runs", "nerfacc", self.steps)
+        rays = trainer.pipeline.datamanager.get_train_rays_per_batch()
+        timed_steps(trainer, 0, self.warmup_steps)
+        seconds = timed_steps(trainer, self.warmup_steps, self.steps - self.warmup_steps)
+        metrics = trainer.pipeline.get_average_eval_image_metrics()
+        camera, _ = trainer.pipeline.datamanager.next_eval_image(0)
+        trainer.pipeline.model.get_outputs_for_camera(camera.to(trainer.device))
+        _sync()
+        start = time.perf_counter()
+        for _ in range(5):
+            trainer.pipeline.model.get_outputs_for_camera(camera.to(trainer.device))
+        _sync()
+        render_ms = (time.perf_counter() - start) / 5 * 1000
+
+        reference = make_trainer(
+            self.data, self.data.parent / "runs", "torch", self.warmup_steps + self.reference_steps
+        )
+        timed_steps(reference, 0, self.warmup_steps)
+        ref_seconds = timed_steps(reference, self.warmup_steps, self.reference_steps)
+
+        step_ms = seconds / (self.steps - self.warmup_steps) * 1000
+        ref_ms = ref_seconds / self.reference_steps * 1000
+        device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+        print(
+            f"train_speed ernerf {self.size}px: {rays / step_ms * 1000:,.0f} rays/s, {step_ms:.1f} ms/step "
+            f"({ref_ms / step_ms:.2f}x the pure-PyTorch marcher's {ref_ms:.1f} ms/step); held-out PSNR "
+            f"{metrics['psnr']:.2f} dB after {self.steps} steps in {seconds + 0:.0f} s timed (mean-colour baseline "
+            f"{mean_colour_baseline_psnr(self.data):.2f} dB); full-frame render {render_ms:.0f} ms; {device}"
+        )
+
+
+if __name__ == "__main__":
+    tyro.cli(TrainSpeed).main()
