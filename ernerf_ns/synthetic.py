@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 import soundfile
 import torch
@@ -483,6 +482,8 @@ def make_synthetic_portrait(
 
     video = None
     if write_video:
+        import imageio_ffmpeg  # only needed for the optional mp4; keeps GPU benchmark machines light
+
         video = imageio_ffmpeg.write_frames(
             str(out / f"{out.resolve().name}.mp4"),
             (size, size),
