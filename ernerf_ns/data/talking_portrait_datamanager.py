@@ -37,11 +37,13 @@ class TalkingPortraitDataManager(VanillaDataManager[TalkingPortraitDataset]):
         return self._attach(ray_bundle, batch, self.eval_dataset), batch
 
     def _attach(self, ray_bundle: RayBundle, batch: Dict, dataset: TalkingPortraitDataset) -> RayBundle:
-        indices = batch["indices"].to(ray_bundle.origins.device)
+        device = ray_bundle.origins.device
         cameras = dataset.cameras
-        width = cameras.width[indices[:, 0], 0].to(indices.device).float()
-        height = cameras.height[indices[:, 0], 0].to(indices.device).float()
+        cam = batch["indices"][:, 0].to(cameras.width.device)
+        width = cameras.width[cam, 0].float().to(device)
+        height = cameras.height[cam, 0].float().to(device)
+        indices = batch["indices"].to(device)
         coords = torch.stack([(indices[:, 2] + 0.5) / width, (indices[:, 1] + 0.5) / height], dim=-1)
         ray_bundle.metadata["pixel_coords"] = coords
-        ray_bundle.metadata["background"] = batch["background"].to(ray_bundle.origins.device)
+        ray_bundle.metadata["background"] = batch["background"].to(device)
         return ray_bundle
