@@ -52,7 +52,7 @@ class RegionPixelSampler(PixelSampler):
         indices = self.sample_method(num_rays_per_batch - num_face, num_images, height, width, device=device)
         if num_face > 0:
             face = sample_in_mask(batch["face_mask"][..., 0].bool(), num_face)
-            indices = torch.cat([indices, face], dim=0)
+            indices = torch.cat([indices, face.to(indices.device)], dim=0)
         c, y, x = (i.flatten().cpu() for i in torch.split(indices, 1, dim=-1))
         collated = {key: value[c, y, x] for key, value in batch.items() if key != "image_idx" and value is not None}
         indices[:, 0] = batch["image_idx"][c]
