@@ -67,3 +67,20 @@ def test_field_density_is_the_same_on_cpu_and_cuda(trained):
     gpu = field.density(points, audio, eye)["density"]
     cpu = copy.deepcopy(field).to("cpu").density(points.cpu(), audio.cpu(), eye.cpu())["density"]
     assert torch.allclose(gpu.cpu(), cpu, rtol=1e-3, atol=1e-4)
+
+
+def test_compiled_hash_lookup_equals_eager_lookup():
+    from ernerf_ns.fields.triplane_encoding import TriPlaneHashEncoding
+
+    encoding = TriPlaneHashEncoding(implementation="torch").cuda()
+    with torch.no_grad():
+        for module in encoding.modules():
+            if hasattr(module, "params"):
+                module.params.uniform_(-1, 1)
+    points = torch.rand(10_000, 3, device="cuda") * 2 - 1
+    compiled = encoding(points)
+    for module in encoding.modules():
+        if hasattr(module, "use_compile"):
+            module.use_compile = False
+    eager = encoding(points)
+    assert torch.allclose(compiled, eager, atol=1e-5)

@@ -102,6 +102,11 @@ class ERNeRFModel(Model):
         self.audio_extractor: str = meta["audio_extractor"]
         # The feature table is data, not weights: rebuilt from the dataset on load, swappable for new audio.
         self.register_buffer("audio_features", features.permute(0, 2, 1).contiguous(), persistent=False)
+        # Per-channel standardisation with the training clip's statistics, kept in the checkpoint so new
+        # audio is normalised the same way. Raw log-mel (or DeepSpeech logits) carry large constant offsets
+        # that would otherwise swamp the frame-to-frame variation AudioNet has to pick up.
+        self.register_buffer("audio_mean", features.mean(dim=(0, 1))[:, None].clone())
+        self.register_buffer("audio_std", features.std(dim=(0, 1))[:, None].clamp(min=1e-4).clone())
         self.register_buffer("train_audio_indices", meta["audio_indices"].long(), persistent=False)
         self.register_buffer("train_eye_values", meta["eye_values"].float(), persistent=False)
         self.register_buffer("background_image", load_rgb(meta["background_filename"]), persistent=False)
@@ -203,9 +208,8 @@ class ERNeRFModel(Model):
         """Audio code per entry, computed once per distinct frame."""
         unique, inverse = torch.unique(audio_index, return_inverse=True)
         windows = smoothing_window(unique, self.audio_features.shape[0], self.config.audio_window)
-        codes = self.audio_encoder(
-            self.audio_features[windows], smooth=self.step >= self.config.audio_smoothing_start_step
-        )
+        features = (self.audio_features[windows] - self.audio_mean) / self.audio_std
+        codes = self.audio_encoder(features, smooth=self.step >= self.config.audio_smoothing_start_step)
         return codes[inverse]
 
     def _conditioning(self, ray_bundle: RayBundle) -> Tuple[Tensor, Tensor, Tensor]:
