@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-HEAD_CODE = (255, 0, 0)
-"""ER-NeRF parsing colour of face + hair."""
+from ernerf_ns.process.parsing import HEAD, read_parsing
 
 
 def _read(path: Path, mode: str = "RGB") -> np.ndarray:
@@ -17,8 +16,7 @@ def _read(path: Path, mode: str = "RGB") -> np.ndarray:
 
 
 def _head_mask(root: Path, img_id: int) -> np.ndarray:
-    parsing = np.asarray(Image.open(root / "parsing" / f"{img_id}.png").convert("RGB"))
-    return np.all(parsing == HEAD_CODE, axis=-1)
+    return read_parsing(root / "parsing" / f"{img_id}.png") == HEAD
 
 
 def _background(root: Path, img_id: int, bc: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
+from ernerf_ns.process.parsing import BACKGROUND, HEAD, NECK, TORSO, write_parsing
 
 HEAD_RADII = np.array([0.085, 0.115, 0.095])
 """Ellipsoid head semi-axes (x, y, z), json units; x4 (ER-NeRF's scale) it is 0.34 x 0.46 x 0.38 inside the bound."""
@@ -59,14 +60,6 @@ _BROW_CENTRE = (0.40, 0.40)
 _BROW_HALF_WIDTH = 0.20
 _LIGHT = np.array([0.35, 0.45, 0.82]) / np.linalg.norm([0.35, 0.45, 0.82])
 """Light direction fixed in the head frame, so shading is part of the head's appearance, as a NeRF models it."""
-
-PARSING_COLOURS = {
-    "head": (255, 0, 0),
-    "neck": (0, 255, 0),
-    "torso": (0, 0, 255),
-    "background": (255, 255, 255),
-}
-"""ER-NeRF's parsing codes (RGB)."""
 
 
 @dataclass
@@ -504,10 +497,10 @@ def make_synthetic_portrait(
             frame = np.where(body_mask[..., None], body_u8, background)
             frame[head] = _to_uint8(head_rgb)
 
-            parsing = np.full((size, size, 3), PARSING_COLOURS["background"], np.uint8)
-            parsing[neck] = PARSING_COLOURS["neck"]
-            parsing[torso] = PARSING_COLOURS["torso"]
-            parsing[head] = PARSING_COLOURS["head"]
+            labels = np.full((size, size), BACKGROUND, np.uint8)
+            labels[neck] = NECK
+            labels[torso] = TORSO
+            labels[head] = HEAD
 
             # The torso layer includes what the head hides: we know it, ER-NeRF has to inpaint it.
             torso_rgba = np.concatenate([body_u8, np.where(body_mask, 255, 0).astype(np.uint8)[..., None]], -1)
@@ -515,7 +508,7 @@ def make_synthetic_portrait(
             jpg = out / "ori_imgs" / f"{i}.jpg"
             cv2.imwrite(str(jpg), frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             shutil.copyfile(jpg, out / "gt_imgs" / f"{i}.jpg")
-            cv2.imwrite(str(out / "parsing" / f"{i}.png"), parsing[..., ::-1])
+            write_parsing(out / "parsing" / f"{i}.png", labels)
             cv2.imwrite(str(out / "torso_imgs" / f"{i}.png"), torso_rgba[..., [2, 1, 0, 3]])
             landmarks = project_points(face_landmarks_3d(mouth_open[i], blink[i]), c2w[i], focal, cx, cy)
             np.savetxt(out / "ori_imgs" / f"{i}.lms", landmarks, fmt="%.6f")

@@ -37,6 +37,7 @@ def rgb(path: Path) -> np.ndarray:
 
 
 def head_mask(parsing: np.ndarray) -> np.ndarray:
+    """Head pixels of a parsing image as cv2 reads it: ER-NeRF's colours are BGR triples."""
     return np.all(parsing == (255, 0, 0), -1)
 
 
@@ -132,7 +133,7 @@ def test_landmark_layout_is_ibug_68(portrait: SyntheticPortrait) -> None:
     assert lms[17:22, 0].max() < lms[22:27, 0].min() and lms[17:27, 1].max() < lms[36:48, 1].min(), "brows over eyes"
     assert lms[36:42, 0].max() < lms[27, 0] < lms[42:48, 0].min(), "the nose bridge is between the eyes"
     assert lms[33, 1] < lms[51, 1] < lms[57, 1] < lms[8, 1], "nose, upper lip, lower lip, chin from top to bottom"
-    parsing = cv2.imread(str(portrait.path / "parsing" / "0.png"))[..., ::-1]
+    parsing = cv2.imread(str(portrait.path / "parsing" / "0.png"))
     inner_face = np.floor(lms[17:68]).astype(int)
     assert head_mask(parsing)[inner_face[:, 1], inner_face[:, 0]].all(), "face landmarks lie on the head"
 
@@ -144,7 +145,7 @@ def test_head_pixels_are_the_rays_that_hit_the_head_ellipsoid(portrait: Syntheti
         origin, dirs = portrait.c2w[i, :3, 3] / HEAD_RADII, dirs_cam @ portrait.c2w[i, :3, :3].T / HEAD_RADII
         a, b, c = (dirs**2).sum(-1), 2 * dirs @ origin, origin @ origin - 1
         hits = b * b - 4 * a * c > 0
-        parsing = cv2.imread(str(portrait.path / "parsing" / f"{i}.png"))[..., ::-1]
+        parsing = cv2.imread(str(portrait.path / "parsing" / f"{i}.png"))
         assert np.count_nonzero(head_mask(parsing) != hits) <= 2
         assert 0.15 < hits.mean() < 0.35, "the head covers about half the image height"
 
@@ -155,7 +156,7 @@ def test_frame_is_head_over_torso_over_background(portrait: SyntheticPortrait) -
     for i in (0, FRAMES - 1):
         gt = rgb(portrait.path / "gt_imgs" / f"{i}.jpg")
         np.testing.assert_array_equal(gt, rgb(portrait.path / "ori_imgs" / f"{i}.jpg"))
-        parsing = cv2.imread(str(portrait.path / "parsing" / f"{i}.png"))[..., ::-1]
+        parsing = cv2.imread(str(portrait.path / "parsing" / f"{i}.png"))
         assert {tuple(c) for c in parsing.reshape(-1, 3)} <= {(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)}
         torso = cv2.imread(str(portrait.path / "torso_imgs" / f"{i}.png"), cv2.IMREAD_UNCHANGED)[..., [2, 1, 0, 3]]
         alpha = torso[..., 3:].astype(np.int32) // 255

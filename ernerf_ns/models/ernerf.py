@@ -41,6 +41,8 @@ class ERNeRFModelConfig(ModelConfig):
     """Coarsest plane resolution; the finest is 512 × bound."""
     hash_implementation: Literal["tcnn", "torch"] = "tcnn"
     """tiny-cuda-nn when importable and on CUDA, else our PyTorch hash grid (same hashing)."""
+    compile_hash_grid: bool = True
+    """On CUDA without tinycudann, run the PyTorch hash lookup under torch.compile."""
     audio_dim: int = 32
     """Size of the per-frame audio code."""
     audio_window: int = 8
@@ -126,6 +128,9 @@ class ERNeRFModel(Model):
             bound=bound,
             implementation=self.config.hash_implementation,
         )
+        for module in self.field.encoding.modules():
+            if hasattr(module, "use_compile"):
+                module.use_compile = self.config.compile_hash_grid
         self.audio_encoder = AudioEncoder(
             dim_in=features.shape[-1], dim_aud=self.config.audio_dim, seq_len=self.config.audio_window
         )
