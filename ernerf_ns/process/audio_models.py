@@ -1,0 +1,79 @@
+"""Optional learned audio features (HuBERT, wav2vec2) through transformers, from weights on disk.
+
+ER-NeRF's `aud_hu.npy` holds HuBERT's last hidden states and `aud_eo.npy` the CTC logits of a
+wav2vec2 model (the Esperanto one, 44 symbols); both run at 50 Hz on 16 kHz audio. Nothing is
+downloaded: the user points `--audio-model-path` at a folder saved with `save_pretrained`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ernerf_ns.audio.logmel import SAMPLE_RATE
+from ernerf_ns.audio.windows import window_features
+from ernerf_ns.process.errors import ProcessError
+
+FEATURE_FILE = {"hubert": "aud_hu.npy", "wav2vec2": "aud_eo.npy"}
+"""Which ER-NeRF file each extractor writes."""
+CHUNK_SECONDS = 20
+"""Audio is run in chunks this long so memory stays flat on long videos."""
+_STRIDE = 320
+"""Samples per output frame of the wav2vec2/HuBERT convolutional front end (16 kHz / 50 Hz)."""
+_RECEPTIVE = 400
+"""Samples the front end needs for its first output frame."""
+
+
+def load_speech_model(kind: str, path: Path) -> torch.nn.Module:
+    """Load a HuBERT (hidden states) or wav2vec2 CTC (logits) model from a local folder, in eval mode."""
+    path = Path(path)
+    if kind not in FEATURE_FILE:
+        raise ProcessError(f"unknown audio model '{kind}'; choose one of {sorted(FEATURE_FILE)}")
+    if not (path / "config.json").is_file():
+        raise ProcessError(
+            f"{path}: not a transformers model folder (config.json missing); save one with save_pretrained"
+        )
+    try:
+        import transformers
+    except ImportError as err:
+        raise ProcessError("--audio-model needs transformers: pip install transformers") from err
+    try:
+        if kind == "hubert":
+            model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True)
+        else:
+            model = transformers.AutoModelForCTC.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError, KeyError) as err:
+        raise ProcessError(f"{path}: cannot load a {kind} model ({str(err).splitlines()[0]})") from err
+    return model.eval()
+
+
+def _normalise(wav: np.ndarray) -> np.ndarray:
+    # What Wav2Vec2FeatureExtractor(do_normalize=True) does, so a model folder without a
+    # preprocessor_config.json still gets the input it was trained on.
+    return (wav - wav.mean()) / np.sqrt(wav.var() + 1e-7)
+
+
+@torch.no_grad()
+def speech_model_frames(model: torch.nn.Module, kind: str, wav: np.ndarray) -> np.ndarray:
+    """Per-50-Hz-frame features [num_audio_frames, C] of 16 kHz mono audio."""
+    chunk = CHUNK_SECONDS * SAMPLE_RATE
+    wav = np.pad(wav.astype(np.float32), (0, max(0, _RECEPTIVE - len(wav))))
+    outputs = []
+    for start in range(0, len(wav), chunk):
+        # Each chunk overhangs by the front end's extra context so chunks join without a lost frame.
+        piece = wav[start : start + chunk + _RECEPTIVE - _STRIDE]
+        if len(piece) < _RECEPTIVE:
+            break
+        values = torch.from_numpy(_normalise(piece))[None]
+        out = model(values)
+        feats = out.last_hidden_state if kind == "hubert" else out.logits
+        outputs.append(feats[0].float().cpu().numpy())
+    return np.concatenate(outputs, axis=0)
+
+
+def speech_model_features(kind: str, path: Path, wav: np.ndarray, num_video_frames: int) -> np.ndarray:
+    """ER-NeRF-shaped [T, 16, C] features from a local HuBERT / wav2vec2 model."""
+    model = load_speech_model(kind, path)
+    return window_features(speech_model_frames(model, kind, wav), num_video_frames)

@@ -1,0 +1,33 @@
+"""The sound track: `aud.wav` at 16 kHz mono from the video or from a separate recording (`--audio`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import soundfile as sf
+
+from ernerf_ns.audio.logmel import SAMPLE_RATE
+from ernerf_ns.process.errors import ProcessError
+from ernerf_ns.process.video import VideoInfo, run_ffmpeg
+
+
+def write_wav(source: Path, target: Path) -> float:
+    """Decode any audio ffmpeg reads (any rate, stereo or mono), write 16 kHz mono PCM; return seconds."""
+    run_ffmpeg(
+        ["-i", str(source), "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", str(target)], source
+    )
+    info = sf.info(str(target))
+    if info.frames == 0:
+        raise ProcessError(f"{source}: the audio track holds no samples")
+    return info.frames / info.samplerate
+
+
+def audio_source(video: VideoInfo, audio: Path | None) -> Path:
+    """The file to take sound from: `--audio` when given, else the video's own track."""
+    if audio is not None:
+        if not Path(audio).is_file():
+            raise ProcessError(f"{audio}: audio file not found")
+        return Path(audio)
+    if not video.has_audio:
+        raise ProcessError(f"{video.path}: the video has no audio track; pass --audio FILE with the speech")
+    return video.path
