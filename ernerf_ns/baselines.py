@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ernerf_ns.process.parsing import HEAD, read_parsing
+from ernerf_ns.data.parsing_colours import HEAD, read_parsing
 
 
 def _read(path: Path, mode: str = "RGB") -> np.ndarray:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
-from ernerf_ns.process.parsing import BACKGROUND, HEAD, NECK, TORSO, write_parsing
+from ernerf_ns.data.parsing_colours import BACKGROUND, HEAD, NECK, TORSO, write_parsing
 
 HEAD_RADII = np.array([0.085, 0.115, 0.095])
 """Ellipsoid head semi-axes (x, y, z), json units; x4 (ER-NeRF's scale) it is 0.34 x 0.46 x 0.38 inside the bound."""

@@ -8,18 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
+from ernerf_ns.data.errors import DatasetError
+from ernerf_ns.data.parsing_colours import BACKGROUND, HEAD, NECK, TORSO, read_parsing, write_parsing
 from ernerf_ns.process.bisenet import BiSeNet, bisenet_labels, load_bisenet
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.landmarks import FACE_OVAL
-from ernerf_ns.process.parsing import (
-    BACKGROUND,
-    HEAD,
-    NECK,
-    TORSO,
-    parse_frame,
-    read_parsing,
-    write_parsing,
-)
+from ernerf_ns.process.parsing import parse_frame
 
 RULES_IOU = 0.95
 """Per-class IoU the rules must reach on the drawn portrait, whose masks are known exactly."""
@@ -83,7 +77,7 @@ def test_parsing_png_has_ernerfs_bytes(tmp_path, drawn_portrait):
     assert tuple(rgb[240, 128]) == (255, 0, 0)  # torso
     assert tuple(rgb[5, 5]) == (255, 255, 255)  # background
     assert np.array_equal(read_parsing(tmp_path / "0.png"), truth)
-    with pytest.raises(ProcessError, match="missing.png"):
+    with pytest.raises(DatasetError, match="missing.png"):
         read_parsing(tmp_path / "missing.png")
 
 

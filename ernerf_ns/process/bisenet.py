@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from ernerf_ns.data.parsing_colours import BACKGROUND, HEAD, NECK, TORSO
 from ernerf_ns.process.errors import ProcessError
-from ernerf_ns.process.parsing import BACKGROUND, HEAD, NECK, TORSO
 
 CELEBAMASK_TO_LABEL = np.array(
     # 0 background, 1 skin, 2-3 brows, 4-5 eyes, 6 glasses, 7-8 ears, 9 ear ring, 10 nose, 11 mouth,

@@ -25,12 +25,13 @@ from rich.table import Table
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
+from ernerf_ns.data.parsing_colours import BACKGROUND, read_parsing, write_parsing
 from ernerf_ns.process import background as background_mod
 from ernerf_ns.process import blink, crop, landmarks, torso, tracking, transforms
 from ernerf_ns.process.audio_track import audio_source, write_wav
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.mediapipe_models import native_logs_silenced, stderr_copy
-from ernerf_ns.process.parsing import BACKGROUND, parse_frame, read_parsing, write_parsing
+from ernerf_ns.process.parsing import parse_frame
 from ernerf_ns.process.video import (
     MIN_FRAMES,
     VideoInfo,
