@@ -41,8 +41,10 @@ class ERNeRFModelConfig(ModelConfig):
     """Coarsest plane resolution; the finest is 512 × bound."""
     hash_implementation: Literal["tcnn", "torch"] = "tcnn"
     """tiny-cuda-nn when importable and on CUDA, else our PyTorch hash grid (same hashing)."""
-    compile_hash_grid: bool = True
-    """On CUDA without tinycudann, run the PyTorch hash lookup under torch.compile."""
+    compile_hash_grid: bool = False
+    """On CUDA without tinycudann, run the PyTorch hash lookup under torch.compile. The encoding alone runs
+    4.1x faster compiled (H200, 2^20 points), but whole training steps measured 0.94x (dynamic sample counts),
+    so it is off by default."""
     audio_dim: int = 32
     """Size of the per-frame audio code."""
     audio_window: int = 8
