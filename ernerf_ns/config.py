@@ -45,6 +45,7 @@ def _ernerf_config(
     model: ERNeRFModelConfig,
     images_to_sample_from: int = -1,
     face_fraction: float = 0.0,
+    lips_fraction: float = 0.0,
     vis: str = "viewer",
 ) -> TrainerConfig:
     return TrainerConfig(
@@ -63,7 +64,7 @@ def _ernerf_config(
                 eval_num_rays_per_batch=rays_per_batch,
                 train_num_images_to_sample_from=images_to_sample_from,
                 train_num_times_to_repeat_images=-1 if images_to_sample_from < 0 else 200,
-                pixel_sampler=RegionPixelSamplerConfig(face_fraction=face_fraction),
+                pixel_sampler=RegionPixelSamplerConfig(face_fraction=face_fraction, lips_fraction=lips_fraction),
             ),
             model=model,
         ),

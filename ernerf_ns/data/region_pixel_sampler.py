@@ -13,13 +13,15 @@ from torch import Tensor
 
 @dataclass
 class RegionPixelSamplerConfig(PixelSamplerConfig):
-    """Uniform pixels plus a fixed fraction drawn from each frame's face rectangle."""
+    """Uniform pixels plus fixed fractions drawn from each frame's face and lips rectangles."""
 
     _target: Type = field(default_factory=lambda: RegionPixelSampler)
     face_fraction: float = 0.0
     """Share of rays drawn inside the face rectangle (0 = uniform, as ER-NeRF's head stage). The face,
     and above all the mouth, is a few percent of a portrait's pixels; oversampling it makes short runs
     learn the audio-driven motion."""
+    lips_fraction: float = 0.0
+    """Share of rays drawn inside the lips square (ER-NeRF samples it only in its lips fine-tune)."""
 
 
 def sample_in_mask(mask: Bool[Tensor, "num_images height width"], num: int, max_rounds: int = 64) -> Tensor:
@@ -28,31 +30,37 @@ def sample_in_mask(mask: Bool[Tensor, "num_images height width"], num: int, max_
     Rejection keeps the cost independent of the cached image count (no nonzero() over all pixels).
     """
     shape = torch.tensor(mask.shape, device=mask.device)
+    # Draw enough candidates that one round usually suffices, even for a small region like the lips.
+    oversample = 2.0 / max(float(mask.float().mean()), 1e-4)
     found = []
     remaining = num
     for _ in range(max_rounds):
-        candidates = (torch.rand((4 * remaining, 3), device=mask.device) * shape).long()
+        candidates = (torch.rand((int(remaining * oversample) + 16, 3), device=mask.device) * shape).long()
         valid = candidates[mask[candidates[:, 0], candidates[:, 1], candidates[:, 2]]][:remaining]
         found.append(valid)
         remaining -= len(valid)
         if remaining == 0:
             return torch.cat(found)
-    raise ValueError("face_mask is empty or almost empty: cannot sample face pixels (check the .lms files)")
+    raise ValueError("region mask is empty or almost empty: cannot sample its pixels (check the .lms files)")
 
 
 class RegionPixelSampler(PixelSampler):
-    """Samples `face_fraction` of the rays where `face_mask` is set, the rest uniformly."""
+    """Samples `face_fraction` of the rays where `face_mask` is set, `lips_fraction` where `lips_mask` is,
+    the rest uniformly."""
 
     config: RegionPixelSamplerConfig
 
     def collate_image_dataset_batch(self, batch: Dict, num_rays_per_batch: int, keep_full_image: bool = False):
         device = batch["image"].device
         num_images, height, width, _ = batch["image"].shape
-        num_face = int(num_rays_per_batch * self.config.face_fraction) if "face_mask" in batch else 0
-        indices = self.sample_method(num_rays_per_batch - num_face, num_images, height, width, device=device)
-        if num_face > 0:
-            face = sample_in_mask(batch["face_mask"][..., 0].bool(), num_face)
-            indices = torch.cat([indices, face.to(indices.device)], dim=0)
+        regions = [("face_mask", self.config.face_fraction), ("lips_mask", self.config.lips_fraction)]
+        counts = {key: int(num_rays_per_batch * share) if key in batch else 0 for key, share in regions}
+        num_uniform = num_rays_per_batch - sum(counts.values())
+        indices = [self.sample_method(num_uniform, num_images, height, width, device=device)]
+        for key, count in counts.items():
+            if count > 0:
+                indices.append(sample_in_mask(batch[key][..., 0].bool(), count).to(indices[0].device))
+        indices = torch.cat(indices, dim=0)
         c, y, x = (i.flatten().cpu() for i in torch.split(indices, 1, dim=-1))
         collated = {key: value[c, y, x] for key, value in batch.items() if key != "image_idx" and value is not None}
         indices[:, 0] = batch["image_idx"][c]
