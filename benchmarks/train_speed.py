@@ -22,6 +22,7 @@ from nerfstudio.engine.trainer import Trainer
 from ernerf_ns.baselines import mean_colour_baseline_psnr
 from ernerf_ns.config import ernerf_method
 from ernerf_ns.synthetic import make_synthetic_portrait
+from ernerf_ns.training import setup_trainer
 
 
 def _sync() -> None:
@@ -45,16 +46,9 @@ def timed_steps(trainer: Trainer, first: int, count: int) -> float:
 
 def make_trainer(data: Path, output: Path, marcher: str, steps: int, compile_hash_grid: bool = False) -> Trainer:
     config = copy.deepcopy(ernerf_method.config)
-    config.pipeline.datamanager.data = data
     config.pipeline.model.marcher = marcher
     config.pipeline.model.compile_hash_grid = compile_hash_grid
-    config.output_dir = output
-    config.vis = "tensorboard"
-    config.max_num_iterations = steps
-    config.set_timestamp()
-    trainer = config.setup(local_rank=0, world_size=1)
-    trainer.setup()
-    return trainer
+    return setup_trainer(config, data, output, max_steps=steps)
 
 
 @dataclass

@@ -9,16 +9,16 @@ from typing import Optional
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
 
 
-def train(
+def setup_trainer(
     config: TrainerConfig,
     data: Path,
     output_dir: Path,
     max_steps: Optional[int] = None,
     device: Optional[str] = None,
 ) -> Trainer:
-    """Run `config` on `data`, saving config.yml and checkpoints under output_dir; return the trainer.
+    """A set-up Trainer for `config` on `data`, with config.yml saved under output_dir.
 
-    Logs to tensorboard instead of starting the web viewer, so the call returns when training ends.
+    Logs to tensorboard instead of starting the web viewer, so training returns when it ends.
     """
     config = copy.deepcopy(config)
     config.pipeline.datamanager.data = Path(data)
@@ -32,5 +32,17 @@ def train(
     config.save_config()
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup()
+    return trainer
+
+
+def train(
+    config: TrainerConfig,
+    data: Path,
+    output_dir: Path,
+    max_steps: Optional[int] = None,
+    device: Optional[str] = None,
+) -> Trainer:
+    """Run `config` on `data` as `ns-train` would, saving config.yml and checkpoints; return the trainer."""
+    trainer = setup_trainer(config, data, output_dir, max_steps, device)
     trainer.train()
     return trainer

@@ -15,24 +15,14 @@ from torch import Tensor
 from ernerf_ns.data.errors import DatasetError
 
 
-def load_rgb(path) -> Float[Tensor, "height width 3"]:
-    """An image file as float RGB in [0, 1]."""
+def load_image(path, mode: str = "RGB") -> Float[Tensor, "height width channels"]:
+    """An image file as float in [0, 1], converted to `mode` ("RGB", or "RGBA": opaque if it has no alpha)."""
     try:
         image = Image.open(path)
         image.load()
     except OSError as err:
         raise DatasetError(f"{path}: unreadable image ({err})") from err
-    return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0)
-
-
-def load_rgba(path) -> Float[Tensor, "height width 4"]:
-    """An image file as float RGBA in [0, 1] (opaque if it has no alpha)."""
-    try:
-        image = Image.open(path)
-        image.load()
-    except OSError as err:
-        raise DatasetError(f"{path}: unreadable image ({err})") from err
-    return torch.from_numpy(np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0)
+    return torch.from_numpy(np.asarray(image.convert(mode), dtype=np.float32) / 255.0)
 
 
 def rect_mask(rect: Float[Tensor, "4"], height: int, width: int) -> Float[Tensor, "height width 1"]:
@@ -55,7 +45,7 @@ class TalkingPortraitDataset(InputDataset):
 
     @cached_property
     def _background(self) -> Tensor:
-        return load_rgb(self.metadata["background_filename"])
+        return load_image(self.metadata["background_filename"])
 
     def get_metadata(self, data: Dict) -> Dict:
         idx = data["image_idx"]
@@ -68,7 +58,7 @@ class TalkingPortraitDataset(InputDataset):
             )
         torso_filenames = self.metadata.get("torso_filenames")
         if torso_filenames is not None:
-            torso = load_rgba(torso_filenames[idx])
+            torso = load_image(torso_filenames[idx], "RGBA")
             if torso.shape[:2] != (height, width):
                 raise DatasetError(f"{torso_filenames[idx]}: size differs from the frame's {(height, width)}")
             background = torso[..., :3] * torso[..., 3:] + background * (1 - torso[..., 3:])

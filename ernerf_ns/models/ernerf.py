@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from ernerf_ns.audio.windows import smoothing_window
-from ernerf_ns.data.talking_portrait_dataset import load_rgb
+from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.fields.audio_encoder import AudioEncoder
 from ernerf_ns.fields.head_field import ERNeRFHeadField
 from ernerf_ns.models import ray_marching
@@ -113,7 +113,7 @@ class ERNeRFModel(Model):
         self.register_buffer("audio_std", features.std(dim=(0, 1))[:, None].clamp(min=1e-4).clone())
         self.register_buffer("train_audio_indices", meta["audio_indices"].long(), persistent=False)
         self.register_buffer("train_eye_values", meta["eye_values"].float(), persistent=False)
-        self.register_buffer("background_image", load_rgb(meta["background_filename"]), persistent=False)
+        self.register_buffer("background_image", load_image(meta["background_filename"]), persistent=False)
         self.viewer_audio_index = 0
         self.viewer_eye = float(meta["eye_values"].float().mean())
 
