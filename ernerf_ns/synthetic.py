@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
+from ernerf_ns.data.head_pose import euler_to_matrix
 from ernerf_ns.data.parsing_colours import BACKGROUND, HEAD, NECK, TORSO, write_parsing
 
 HEAD_RADII = np.array([0.085, 0.115, 0.095])
@@ -82,23 +83,13 @@ class SyntheticPortrait:
     """[68, 3] landmarks in the head frame with the mouth closed and eyes open; see `face_landmarks_3d`."""
 
 
-def euler_to_rotation(euler: np.ndarray) -> np.ndarray:
-    """ER-NeRF's `euler2rot`: [N, 3] angles (theta about x, phi about y, psi about z) to [N, 3, 3] Rx @ Ry @ Rz."""
-    theta, phi, psi = (euler[:, k] for k in range(3))
-    one, zero = np.ones_like(theta), np.zeros_like(theta)
-    rot_x = np.stack([one, zero, zero, zero, np.cos(theta), -np.sin(theta), zero, np.sin(theta), np.cos(theta)], -1)
-    rot_y = np.stack([np.cos(phi), zero, np.sin(phi), zero, one, zero, -np.sin(phi), zero, np.cos(phi)], -1)
-    rot_z = np.stack([np.cos(psi), -np.sin(psi), zero, np.sin(psi), np.cos(psi), zero, zero, zero, one], -1)
-    return rot_x.reshape(-1, 3, 3) @ rot_y.reshape(-1, 3, 3) @ rot_z.reshape(-1, 3, 3)
-
-
 def pose_to_c2w(euler: np.ndarray, trans: np.ndarray) -> np.ndarray:
     """Head pose in camera space (rotation from `euler`, translation `trans` in json units) to [N, 4, 4] c2w.
 
     The same arithmetic as ER-NeRF's save_transforms step, in float32 as it runs it, so json poses written
     here are the ones ER-NeRF would write from our track_params.pt.
     """
-    rot = euler_to_rotation(euler.astype(np.float32)).astype(np.float32)
+    rot = euler_to_matrix(euler.astype(np.float32)).astype(np.float32)
     rot_inv = rot.transpose(0, 2, 1)
     c2w = np.tile(np.eye(4, dtype=np.float32), (len(euler), 1, 1))
     c2w[:, :3, :3] = rot_inv

@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from ernerf_ns.data.head_pose import euler_to_matrix, matrix_to_euler
 from ernerf_ns.process.tracking import (
     TrackingConfig,
-    euler_to_matrix,
-    matrix_to_euler,
     mesh_weights,
     track,
     track_params,

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
+from ernerf_ns.data.head_pose import euler_to_matrix
 from ernerf_ns.data.parsing_colours import BACKGROUND, read_parsing, write_parsing
 from ernerf_ns.process import background as background_mod
 from ernerf_ns.process import blink, crop, landmarks, torso, tracking, transforms
@@ -423,7 +424,7 @@ def step_transforms(ctx: Context) -> str:
     if not path.is_file():
         raise ProcessError(f"{path}: missing; run the 'tracking' step first")
     params = torch.load(path, weights_only=True)
-    rot = tracking.euler_to_matrix(params["euler"].double().numpy())
+    rot = euler_to_matrix(params["euler"].double().numpy())
     trans = params["trans"].double().numpy() / 10.0
     num = ctx.num_frames()
     if len(rot) != num:
