@@ -104,3 +104,9 @@ def test_loaded_model_renders_a_camera_without_metadata(loaded_pipeline: tuple[P
     assert bare.metadata is None
     outputs = pipeline.model.get_outputs_for_camera(bare)
     assert_is_image(outputs["rgb"], int(val.height), int(val.width))
+
+
+def test_loading_a_checkpoint_restores_the_training_step(loaded_pipeline: tuple[Pipeline, Path, int]) -> None:
+    """Schedule-dependent behaviour (audio smoothing, loss ramps) continues from the checkpoint's step."""
+    pipeline, _, step = loaded_pipeline
+    assert pipeline.model.step == step > 0

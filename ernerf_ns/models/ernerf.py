@@ -198,6 +198,10 @@ class ERNeRFModel(Model):
         out = self.field.density(positions, audio.expand(len(positions), -1), eye.expand(len(positions), -1))
         return out["density"]
 
+    def update_to_step(self, step: int) -> None:
+        """Loading a checkpoint restores the schedule position (audio smoothing on or off, loss ramps)."""
+        self.step = step
+
     @property
     def _step_fraction(self) -> float:
         return min(self.step / max(self.config.loss_warmup_steps, 1), 1.0)
