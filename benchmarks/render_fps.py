@@ -1,0 +1,83 @@
+"""Frames per second of `ernerf-render` (new audio → composited frames); prints one result line.
+
+    python benchmarks/render_fps.py                         # CPU: ernerf-tiny at 64²
+    python benchmarks/render_fps.py --size 512 --method ernerf --train-steps 500   # GPU machine
+
+The model is trained briefly on a synthetic portrait (render cost depends on how much of the occupancy
+grid is occupied, so an untrained model would flatter the figure). The reference, timed in the same run,
+is nerfstudio's own full-image path (`get_outputs_for_camera`) on the same cameras, so the ratio shows
+what ernerf-render's compositing and frame handling add.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import tyro
+
+from ernerf_ns.audio.feature_files import load_feature_file
+from ernerf_ns.config import ernerf_method, ernerf_tiny_method
+from ernerf_ns.render import render_frames
+from ernerf_ns.synthetic import make_synthetic_portrait
+from ernerf_ns.training import train
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+@dataclass
+class RenderFps:
+    workdir: Path = Path("/tmp/ernerf-bench/render")
+    """Folder for the synthetic set and the training run."""
+    method: Literal["ernerf-tiny", "ernerf"] = "ernerf-tiny"
+    """Method to train and render."""
+    size: int = 64
+    """Frame size (square)."""
+    train_steps: int = 300
+    """Training iterations before timing."""
+    frames: int = 50
+    """Frames rendered and timed (after 3 warm-up frames)."""
+
+    def main(self) -> None:
+        data = self.workdir / f"data{self.size}"
+        if not (data / "transforms_train.json").is_file():
+            make_synthetic_portrait(data, frames=100, size=self.size, write_video=False)
+        config = (ernerf_method if self.method == "ernerf" else ernerf_tiny_method).config
+        trainer = train(config, data, self.workdir / "runs", max_steps=self.train_steps)
+        pipeline = trainer.pipeline
+        pipeline.eval()
+        features = torch.from_numpy(load_feature_file(data / "aud.npy"))[: self.frames + 3]
+
+        frames = render_frames(pipeline, features, progress=False)
+        for _ in range(3):
+            next(frames)
+        _sync()
+        start = time.perf_counter()
+        count = sum(1 for _ in frames)
+        _sync()
+        fps = count / (time.perf_counter() - start)
+
+        cameras = pipeline.datamanager.train_dataset.cameras
+        _sync()
+        start = time.perf_counter()
+        with torch.no_grad():
+            for i in range(count):
+                pipeline.model.get_outputs_for_camera(cameras[i : i + 1].to(pipeline.model.device))
+        _sync()
+        reference_fps = count / (time.perf_counter() - start)
+        device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+        print(
+            f"render_fps {self.method} {self.size}x{self.size}: {fps:.1f} frames/s through ernerf-render "
+            f"({fps / reference_fps:.2f}x nerfstudio's full-image path at {reference_fps:.1f} frames/s), "
+            f"{count} frames after {self.train_steps} training steps; {device}"
+        )
+
+
+if __name__ == "__main__":
+    tyro.cli(RenderFps).main()
