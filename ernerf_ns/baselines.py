@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ernerf_ns.data.compositing import alpha_over
 from ernerf_ns.data.parsing_colours import HEAD, read_parsing
 
 
@@ -24,7 +25,7 @@ def _background(root: Path, img_id: int, bc: np.ndarray) -> np.ndarray:
     if not torso_path.is_file():
         return bc
     torso = _read(torso_path, "RGBA")
-    return torso[..., :3] * torso[..., 3:] + bc * (1 - torso[..., 3:])
+    return alpha_over(torso, bc)
 
 
 def mean_colour_baseline_psnr(root: Path, max_frames: int = 100) -> float:

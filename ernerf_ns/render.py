@@ -27,6 +27,7 @@ from tqdm import tqdm
 from ernerf_ns.audio.feature_files import load_feature_file
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
+from ernerf_ns.data.compositing import alpha_over, premultiplied_over
 from ernerf_ns.data.errors import DatasetError
 from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.process.errors import ProcessError
@@ -156,9 +157,8 @@ def composite(
 ) -> Float[Tensor, "height width 3"]:
     """Head over (torso layer over background); the head's colour is already premultiplied by its alpha."""
     if torso_rgba is not None:
-        alpha = torso_rgba[..., 3:]
-        background = torso_rgba[..., :3] * alpha + background * (1 - alpha)
-    return (head_rgb + (1 - accumulation) * background).clamp(0, 1)
+        background = alpha_over(torso_rgba, background)
+    return premultiplied_over(head_rgb, accumulation, background).clamp(0, 1)
 
 
 @dataclass

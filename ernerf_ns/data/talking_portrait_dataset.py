@@ -12,6 +12,7 @@ from nerfstudio.data.datasets.base_dataset import InputDataset
 from PIL import Image
 from torch import Tensor
 
+from ernerf_ns.data.compositing import alpha_over
 from ernerf_ns.data.errors import DatasetError
 
 
@@ -61,7 +62,7 @@ class TalkingPortraitDataset(InputDataset):
             torso = load_image(torso_filenames[idx], "RGBA")
             if torso.shape[:2] != (height, width):
                 raise DatasetError(f"{torso_filenames[idx]}: size differs from the frame's {(height, width)}")
-            background = torso[..., :3] * torso[..., 3:] + background * (1 - torso[..., 3:])
+            background = alpha_over(torso, background)
         return {
             "background": background,
             "face_mask": rect_mask(self.metadata["face_rects"][idx], height, width),

@@ -20,6 +20,7 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from ernerf_ns.audio.windows import smoothing_window
+from ernerf_ns.data.compositing import premultiplied_over
 from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.fields.audio_encoder import AudioEncoder
 from ernerf_ns.fields.head_field import ERNeRFHeadField
@@ -294,7 +295,7 @@ class ERNeRFModel(Model):
         if background is None:
             background = self.background_image.mean(dim=(0, 1)).expand(num_rays, 3)
         outputs = {
-            "rgb": head_rgb + (1 - accumulation) * background.reshape(num_rays, 3),
+            "rgb": premultiplied_over(head_rgb, accumulation, background.reshape(num_rays, 3)),
             "head_rgb": head_rgb,
             "accumulation": accumulation,
             "depth": render(t_mid) / accumulation.clamp(min=1e-6),
@@ -386,7 +387,7 @@ class ERNeRFModel(Model):
         rgb = outputs["rgb"]
         if "background" in batch:
             # The dataset's background carries the frame's own torso, as ER-NeRF evaluates the head stage.
-            rgb = outputs["head_rgb"] + (1 - outputs["accumulation"]) * batch["background"].to(self.device)
+            rgb = premultiplied_over(outputs["head_rgb"], outputs["accumulation"], batch["background"].to(self.device))
         gt_chw = torch.moveaxis(image, -1, 0)[None]
         rgb_chw = torch.moveaxis(rgb, -1, 0)[None]
         metrics = {"psnr": float(self.psnr(gt_chw, rgb_chw)), "ssim": float(self.ssim(gt_chw, rgb_chw))}

@@ -1,0 +1,21 @@
+"""Layer compositing of a talking portrait: head over (torso over background), as ER-NeRF assembles frames.
+
+Written with plain arithmetic so the same functions serve torch tensors and numpy arrays.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+Image = TypeVar("Image")
+
+
+def alpha_over(layer_rgba: Image, background: Image) -> Image:
+    """A straight-alpha RGBA layer (e.g. torso_imgs/<i>.png) over an RGB background, [..., 3]."""
+    alpha = layer_rgba[..., 3:]
+    return layer_rgba[..., :3] * alpha + background * (1 - alpha)
+
+
+def premultiplied_over(rgb: Image, alpha: Image, background: Image) -> Image:
+    """Volume-rendered colour (already weighted by its accumulated alpha, [..., 1]) over a background."""
+    return rgb + (1 - alpha) * background
