@@ -11,14 +11,16 @@ import math
 import torch
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
 from nerfstudio.engine.trainer import TrainerConfig
-from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
 from ernerf_ns.data.region_pixel_sampler import RegionPixelSamplerConfig
 from ernerf_ns.data.talking_portrait_datamanager import TalkingPortraitDataManagerConfig
 from ernerf_ns.data.talking_portrait_dataparser import TalkingPortraitDataParserConfig
 from ernerf_ns.models.ernerf import ERNeRFModelConfig
-from ernerf_ns.optimizers import AdamWOptimizerConfig, GeometricDecaySchedulerConfig
+from ernerf_ns.optimizers import AdamWOptimizerConfig, PiecewiseGeometricSchedulerConfig
+from ernerf_ns.pipeline import ERNeRFPipelineConfig
+from ernerf_ns.stages import StageSchedule
+from ernerf_ns.trainer import ERNeRFTrainerConfig, stage_milestones
 
 
 def _default_device() -> str:
@@ -26,21 +28,28 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _optimizers(max_steps: int, grid_lr: float = 1e-2, net_lr: float = 1e-3) -> dict:
-    """ER-NeRF's groups and rates; every rate decays to half over the run (its 0.5 ** (step / iters))."""
+def _optimizers(stages: StageSchedule, grid_lr: float = 1e-2, net_lr: float = 1e-3) -> dict:
+    """ER-NeRF's groups and rates. Head rates decay to 0.5x over the head stage and on to 0.05x over the lips
+    fine-tune (its 0.5 ** (step / iters) and lips schedule); torso rates decay to 0.5x over the torso stage."""
+    milestones = stage_milestones(stages)
 
-    def group(lr: float, weight_decay: float = 0.0) -> dict:
+    def group(name: str, lr: float, weight_decay: float = 0.0) -> dict:
         return {
             "optimizer": AdamWOptimizerConfig(lr=lr, eps=1e-8, weight_decay=weight_decay),
-            "scheduler": GeometricDecaySchedulerConfig(final_ratio=0.5, max_steps=max_steps),
+            "scheduler": PiecewiseGeometricSchedulerConfig(milestones=milestones[name]),
         }
 
-    return {"grids": group(grid_lr, 1e-2), "nets": group(net_lr), "audio_attention": group(5 * net_lr)}
+    return {
+        "grids": group("grids", grid_lr, 1e-2),
+        "nets": group("nets", net_lr),
+        "audio_attention": group("audio_attention", 5 * net_lr),
+        "torso_grids": group("torso_grids", grid_lr, 1e-2),
+        "torso_nets": group("torso_nets", net_lr),
+    }
 
 
 def _ernerf_config(
     method_name: str,
-    max_steps: int,
     rays_per_batch: int,
     model: ERNeRFModelConfig,
     images_to_sample_from: int = -1,
@@ -48,7 +57,9 @@ def _ernerf_config(
     lips_fraction: float = 0.0,
     vis: str = "viewer",
 ) -> TrainerConfig:
-    return TrainerConfig(
+    """One run over all of the model's stages; `--max-num-iterations` smaller than their sum stops early."""
+    max_steps = model.stages.total_steps
+    return ERNeRFTrainerConfig(
         method_name=method_name,
         steps_per_eval_batch=500,
         steps_per_eval_image=max(max_steps // 10, 100),
@@ -57,7 +68,7 @@ def _ernerf_config(
         max_num_iterations=max_steps,
         mixed_precision=False,
         machine=MachineConfig(device_type=_default_device()),
-        pipeline=VanillaPipelineConfig(
+        pipeline=ERNeRFPipelineConfig(
             datamanager=TalkingPortraitDataManagerConfig(
                 dataparser=TalkingPortraitDataParserConfig(),
                 train_num_rays_per_batch=rays_per_batch,
@@ -68,7 +79,7 @@ def _ernerf_config(
             ),
             model=model,
         ),
-        optimizers=_optimizers(max_steps),
+        optimizers=_optimizers(model.stages),
         viewer=ViewerConfig(num_rays_per_chunk=1 << 15),
         vis=vis,
     )
@@ -77,20 +88,39 @@ def _ernerf_config(
 ernerf_method = MethodSpecification(
     config=_ernerf_config(
         "ernerf",
-        max_steps=30_000,
         rays_per_batch=16384,
-        model=ERNeRFModelConfig(loss_warmup_steps=30_000, eval_num_rays_per_chunk=1 << 15),
+        model=ERNeRFModelConfig(
+            stages=StageSchedule(head_steps=30_000, lips_steps=5_000, torso_steps=20_000),
+            loss_warmup_steps=30_000,
+            eval_num_rays_per_chunk=1 << 15,
+        ),
         images_to_sample_from=256,
     ),
-    description="ER-NeRF (ICCV 2023): audio-driven talking-portrait head with tri-plane hash and region attention.",
+    description=(
+        "ER-NeRF (ICCV 2023): audio-driven talking portrait; head, lips fine-tune and torso stages in one run."
+    ),
+)
+
+ernerf_head_method = MethodSpecification(
+    config=_ernerf_config(
+        "ernerf-head",
+        rays_per_batch=16384,
+        model=ERNeRFModelConfig(
+            stages=StageSchedule(head_steps=30_000, lips_steps=5_000, torso_steps=0),
+            loss_warmup_steps=30_000,
+            eval_num_rays_per_chunk=1 << 15,
+        ),
+        images_to_sample_from=256,
+    ),
+    description="ER-NeRF's head and lips stages only; renders composite the head over the dataset's torso layers.",
 )
 
 ernerf_tiny_method = MethodSpecification(
     config=_ernerf_config(
         "ernerf-tiny",
-        max_steps=600,
         rays_per_batch=1024,
         model=ERNeRFModelConfig(
+            stages=StageSchedule(head_steps=600, lips_steps=100, torso_steps=300),
             num_levels=6,
             log2_hashmap_size=12,
             base_resolution=16,
@@ -103,6 +133,9 @@ ernerf_tiny_method = MethodSpecification(
             loss_warmup_steps=600,
             # Too few steps to train AudioAttNet: the short run uses each frame's own audio code.
             audio_smoothing_start_step=600,
+            torso_num_levels=8,
+            torso_log2_hashmap_size=12,
+            torso_max_resolution=256,
             hash_implementation="torch",
             eval_num_rays_per_chunk=1 << 13,
         ),
@@ -111,7 +144,7 @@ ernerf_tiny_method = MethodSpecification(
         vis="tensorboard",
     ),
     description=(
-        "Small ER-NeRF for CPUs and tests: coarse grids and occupancy, half of each batch in the face and lips "
-        "rectangles, a few minutes on a 64 px portrait."
+        "Small ER-NeRF for CPUs and tests: coarse grids and occupancy, half of each head batch in the face and "
+        "lips rectangles, all three stages in a few minutes on a 64 px portrait."
     ),
 )

@@ -46,3 +46,41 @@ class GeometricDecayScheduler(Scheduler):
     def get_scheduler(self, optimizer: Optimizer, lr_init: float) -> LRScheduler:
         ratio, max_steps = float(self.config.final_ratio), max(int(self.config.max_steps), 1)
         return LambdaLR(optimizer, lambda step: ratio ** (min(step, max_steps) / max_steps))
+
+
+@dataclass
+class PiecewiseGeometricSchedulerConfig(SchedulerConfig):
+    """Rate multiplier through (step, ratio) milestones, geometric between them, held outside them.
+
+    One run holds ER-NeRF's three stages, each with its own decay: the head groups decay to 0.5× over the
+    head stage and on to 0.05× over the lips fine-tune, the torso groups to 0.5× over the torso stage.
+    """
+
+    _target: Type = field(default_factory=lambda: PiecewiseGeometricScheduler)
+    milestones: Tuple[Tuple[int, float], ...] = ((0, 1.0), (100_000, 0.5))
+    """(step, multiplier) pairs with increasing steps; before the first the first multiplier holds."""
+
+
+def piecewise_geometric(milestones: Tuple[Tuple[int, float], ...], step: int) -> float:
+    """The multiplier at `step`: log-linear between the milestones around it."""
+    if step <= milestones[0][0]:
+        return float(milestones[0][1])
+    for (s0, r0), (s1, r1) in zip(milestones[:-1], milestones[1:], strict=True):
+        if step <= s1:
+            if s1 == s0:
+                return float(r1)
+            return float(r0) * (float(r1) / float(r0)) ** ((step - s0) / (s1 - s0))
+    return float(milestones[-1][1])
+
+
+class PiecewiseGeometricScheduler(Scheduler):
+    """Python-float rates (see `GeometricDecayScheduler` for why)."""
+
+    config: PiecewiseGeometricSchedulerConfig
+
+    def get_scheduler(self, optimizer: Optimizer, lr_init: float) -> LRScheduler:
+        milestones = tuple((int(s), float(r)) for s, r in self.config.milestones)
+        steps = [s for s, _ in milestones]
+        if steps != sorted(steps) or any(r <= 0 for _, r in milestones):
+            raise ValueError(f"milestones need increasing steps and positive multipliers, got {milestones}")
+        return LambdaLR(optimizer, lambda step: piecewise_geometric(milestones, step))

@@ -29,7 +29,7 @@ def trained(portrait, tmp_path_factory):
     return trainer
 
 
-def test_every_parameter_group_receives_gradients(portrait):
+def test_every_parameter_group_receives_gradients_in_its_stage(portrait):
     config = copy.deepcopy(ernerf_tiny_method.config)
     config.pipeline.datamanager.data = portrait.path
     config.pipeline.model.audio_smoothing_start_step = 0  # so the audio attention net is in the graph
@@ -38,11 +38,17 @@ def test_every_parameter_group_receives_gradients(portrait):
     # Mark every cell occupied so the first batch has samples to differentiate through.
     model.occupancy_grid.binaries.fill_(True)
     pipeline.train()
-    _, loss_dict, _ = pipeline.get_train_loss_dict(step=0)
-    sum(loss_dict.values()).backward()
-    for name, params in model.get_param_groups().items():
-        assert params, f"group {name} is empty"
-        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), f"no gradient reaches {name}"
+    stages = model.config.stages
+    head, torso = ("grids", "nets", "audio_attention"), ("torso_grids", "torso_nets")
+    for step, groups in ((0, head), (stages.torso_start, torso)):
+        model.zero_grad(set_to_none=True)
+        model.update_to_step(step)
+        _, loss_dict, _ = pipeline.get_train_loss_dict(step=step)
+        sum(loss_dict.values()).backward()
+        for name, params in model.get_param_groups().items():
+            assert params, f"group {name} is empty"
+            reached = any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+            assert reached == (name in groups), f"step {step}: gradient reaches {name}: {reached}"
 
 
 def test_held_out_psnr_clearly_beats_the_mean_colour_baseline(trained, portrait):

@@ -1,35 +1,57 @@
-"""Datamanager that hands the model each ray's background and pixel position."""
+"""Datamanager that hands the model each ray's background, pixel position and camera pose, per stage."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Tuple, Type
+from typing import Dict, Optional, Tuple, Type
 
 import torch
 from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager, VanillaDataManagerConfig
+from nerfstudio.data.pixel_samplers import PixelSampler, PixelSamplerConfig
 
+from ernerf_ns.data.lips_patch_sampler import LipsPatchSamplerConfig
 from ernerf_ns.data.talking_portrait_dataset import TalkingPortraitDataset
+from ernerf_ns.stages import StageSchedule
 
 
 @dataclass
 class TalkingPortraitDataManagerConfig(VanillaDataManagerConfig):
-    """Pixel sampling over talking-portrait frames."""
+    """Pixel sampling over talking-portrait frames; the sampler follows the training stage."""
 
     _target: Type = field(default_factory=lambda: TalkingPortraitDataManager)
+    lips_sampler: LipsPatchSamplerConfig = field(default_factory=LipsPatchSamplerConfig)
+    """Patches around the lips for the lips fine-tune."""
+    torso_sampler: PixelSamplerConfig = field(default_factory=PixelSamplerConfig)
+    """Uniform pixels for the torso stage (the torso spans the lower half of the frame)."""
 
 
 class TalkingPortraitDataManager(VanillaDataManager[TalkingPortraitDataset]):
     """Attaches `background` (torso over bc.jpg) and `pixel_coords` (x, y in [0, 1]) to ray metadata.
 
-    The model composites the head over the background inside `get_outputs`, so the viewer, eval and
-    training see one compositing path; the torso stage reads `pixel_coords`.
+    The model composites inside `get_outputs`, so the viewer, eval and training share one compositing
+    path. The pipeline hands over the model's `StageSchedule`; each training step then draws its rays
+    with the stage's sampler: `pixel_sampler` (head), `lips_sampler`, `torso_sampler`.
     """
 
     config: TalkingPortraitDataManagerConfig
+    stage_schedule: Optional[StageSchedule] = None
+
+    def setup_train(self) -> None:
+        super().setup_train()
+        num_rays = self.config.train_num_rays_per_batch
+        self.stage_samplers: Dict[str, PixelSampler] = {
+            "head": self.train_pixel_sampler,
+            "lips": self.config.lips_sampler.setup(num_rays_per_batch=num_rays),
+            "torso": self.config.torso_sampler.setup(num_rays_per_batch=num_rays),
+        }
 
     def next_train(self, step: int) -> Tuple[RayBundle, Dict]:
-        ray_bundle, batch = super().next_train(step)
+        self.train_count += 1
+        stage = self.stage_schedule.stage_at(step) if self.stage_schedule is not None else "head"
+        image_batch = next(self.iter_train_image_dataloader)
+        batch = self.stage_samplers[stage].sample(image_batch)
+        ray_bundle = self.train_ray_generator(batch["indices"])
         return self._attach(ray_bundle, batch, self.train_dataset), batch
 
     def next_eval(self, step: int) -> Tuple[RayBundle, Dict]:
@@ -45,5 +67,6 @@ class TalkingPortraitDataManager(VanillaDataManager[TalkingPortraitDataset]):
         indices = batch["indices"].to(device)
         coords = torch.stack([(indices[:, 2] + 0.5) / width, (indices[:, 1] + 0.5) / height], dim=-1)
         ray_bundle.metadata["pixel_coords"] = coords
+        ray_bundle.metadata["camera_to_world"] = cameras.camera_to_worlds[cam].reshape(-1, 12).to(device)
         ray_bundle.metadata["background"] = batch["background"].to(device)
         return ray_bundle

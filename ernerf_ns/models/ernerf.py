@@ -1,9 +1,12 @@
-"""ER-NeRF head model: occupancy-grid sampling, volume rendering over a background, head-stage losses."""
+"""ER-NeRF model: the head (occupancy-grid sampling, volume rendering), the 2D torso layer, and the losses of
+the three training stages (head, lips fine-tune, torso) that one run goes through."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Dict, List, Literal, Optional, Tuple, Type
 
 import nerfacc
@@ -20,18 +23,26 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from ernerf_ns.audio.windows import smoothing_window
-from ernerf_ns.data.compositing import premultiplied_over
+from ernerf_ns.data.compositing import alpha_over, premultiplied_over
+from ernerf_ns.data.errors import DatasetError
 from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.fields.audio_encoder import AudioEncoder
 from ernerf_ns.fields.head_field import ERNeRFHeadField
+from ernerf_ns.fields.torso_field import TorsoField
+from ernerf_ns.metrics.lmd import lmd
+from ernerf_ns.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIZE
+from ernerf_ns.metrics.lpips import load_lpips, lpips_distance, patch_perceptual_loss
 from ernerf_ns.models import ray_marching
+from ernerf_ns.stages import Stage, StageSchedule
 
 
 @dataclass
 class ERNeRFModelConfig(ModelConfig):
-    """ER-NeRF's head model; defaults are ER-NeRF's (DESIGN §4)."""
+    """ER-NeRF's model; defaults are ER-NeRF's (DESIGN §4)."""
 
     _target: Type = field(default_factory=lambda: ERNeRFModel)
+    stages: StageSchedule = field(default_factory=StageSchedule)
+    """Steps of the head, lips fine-tune and torso stages, run one after the other in one training run."""
     num_levels: int = 12
     """Hash-grid levels per plane (3 planes × 12 levels × 1 feature = 36 features)."""
     features_per_level: int = 1
@@ -89,13 +100,34 @@ class ERNeRFModelConfig(ModelConfig):
     """Steps between jitter-regulariser evaluations."""
     smoothness_jitter: float = 1e-3
     """Half-width of the uniform jitter added to sample positions (scaled head units)."""
+    lips_perceptual_weight: float = 0.01
+    """Weight of the LPIPS(alex) term on lips patches in the lips stage (ER-NeRF: 0.01)."""
+    lpips_backbone_weights: Optional[Path] = None
+    """AlexNet weights for LPIPS; default torchvision's cached file. Without them the lips stage uses a
+    multi-scale SSIM loss and ns-eval skips LPIPS (never downloaded)."""
+    torso_num_levels: int = 16
+    """Torso hash-grid levels (2 features each)."""
+    torso_log2_hashmap_size: int = 16
+    """Torso hash-table entries per level, log2."""
+    torso_base_resolution: int = 16
+    """Coarsest torso grid resolution."""
+    torso_max_resolution: int = 2048
+    """Finest torso grid resolution."""
+    torso_individual_dim: int = 8
+    """Per-training-frame torso code size."""
+    torso_alpha_entropy_weight: float = 1e-4
+    """Weight of the torso alpha entropy loss (each pixel torso or not)."""
+    anchor_weight: float = 1.0
+    """Weight of the regulariser keeping the pose-encoding anchors' homogeneous coordinate at 1."""
 
 
 class ERNeRFModel(Model):
-    """Tri-plane hash head field conditioned on audio and eye, rendered through an occupancy grid.
+    """Tri-plane hash head field conditioned on audio and eye, rendered through an occupancy grid, over a
+    2D torso layer over the static background.
 
     Per-frame conditioning comes in `ray_bundle.metadata` (`audio_index`, `eye`, `frame_index`, from the
-    cameras); rays without it (viewer, camera paths) get `viewer_audio_index` / `viewer_eye`.
+    cameras); rays without it (viewer, camera paths) get `viewer_audio_index` / `viewer_eye`. The torso
+    reads `pixel_coords` and `camera_to_world` from the metadata (datamanager, `get_outputs_for_camera`).
     """
 
     config: ERNeRFModelConfig
@@ -117,6 +149,9 @@ class ERNeRFModel(Model):
         self.register_buffer("background_image", load_image(meta["background_filename"]), persistent=False)
         self.viewer_audio_index = 0
         self.viewer_eye = float(meta["eye_values"].float().mean())
+        self.viewer_show_torso = True
+        self.viewer_show_background = True
+        self.lmd_values: List[float] = []
 
         aabb = self.scene_box.aabb
         bound = float(aabb[1, 0])
@@ -134,6 +169,24 @@ class ERNeRFModel(Model):
         for module in self.field.encoding.modules():
             if hasattr(module, "use_compile"):
                 module.use_compile = self.config.compile_hash_grid
+        self.torso_field: Optional[TorsoField] = None
+        if self.config.stages.torso_steps > 0:
+            if meta.get("torso_filenames") is None:
+                raise DatasetError(
+                    f"{Path(meta['background_filename']).parent / 'torso_imgs'}: the torso stage trains on these "
+                    "layers and they are missing; run `ernerf-process` (torso step) or set "
+                    "--pipeline.model.stages.torso-steps 0"
+                )
+            self.torso_field = TorsoField(
+                num_frames=self.num_train_data,
+                individual_dim=self.config.torso_individual_dim,
+                num_levels=self.config.torso_num_levels,
+                log2_hashmap_size=self.config.torso_log2_hashmap_size,
+                base_resolution=self.config.torso_base_resolution,
+                max_resolution=self.config.torso_max_resolution,
+                implementation=self.config.hash_implementation,
+            )
+            self.torso_field.grid.use_compile = self.config.compile_hash_grid
         self.audio_encoder = AudioEncoder(
             dim_in=features.shape[-1], dim_aud=self.config.audio_dim, seq_len=self.config.audio_window
         )
@@ -175,6 +228,8 @@ class ERNeRFModel(Model):
     ) -> List[TrainingCallback]:
         def before_step(step: int) -> None:
             self.step = step
+            if self.stage == "torso":
+                return  # the head is frozen: its occupancy stays as the head stages left it
             self.occupancy_grid.update_every_n_steps(
                 step=step,
                 occ_eval_fn=self._occupancy_density,
@@ -207,13 +262,28 @@ class ERNeRFModel(Model):
     def _step_fraction(self) -> float:
         return min(self.step / max(self.config.loss_warmup_steps, 1), 1.0)
 
+    @property
+    def stage(self) -> Stage:
+        """The training stage at the current step."""
+        return self.config.stages.stage_at(self.step)
+
+    @property
+    def torso_ready(self) -> bool:
+        """Whether renders use the torso field: it exists and its stage has started."""
+        return self.torso_field is not None and self.step >= self.config.stages.torso_start
+
     def get_param_groups(self) -> Dict[str, List[Parameter]]:
+        """Head groups train in the head and lips stages, torso groups in the torso stage. A group whose
+        part is not evaluated in a step gets no gradient, and AdamW leaves parameters without one alone."""
         groups = self.field.param_groups()
-        return {
+        param_groups = {
             "grids": groups["grids"],
             "nets": groups["nets"] + groups["codes"] + list(self.audio_encoder.audio_net.parameters()),
             "audio_attention": list(self.audio_encoder.audio_att_net.parameters()),
         }
+        if self.torso_field is not None:
+            param_groups.update(self.torso_field.param_groups())
+        return param_groups
 
     # -- conditioning ------------------------------------------------------------------------------
     def _audio_codes(self, audio_index: Int[Tensor, " num"]) -> Float[Tensor, "num audio_dim"]:
@@ -274,7 +344,70 @@ class ERNeRFModel(Model):
             )[0]
         return ray_marching.render_weights(t_starts, t_ends, density, ray_indices, num_rays)
 
+    def _background_at(self, ray_bundle: RayBundle) -> Float[Tensor, "num_rays 3"]:
+        """bc.jpg at each ray's pixel (bilinear, so any render size works); its mean colour without pixels."""
+        num_rays = len(ray_bundle)
+        coords = ray_bundle.metadata.get("pixel_coords")
+        image = self.background_image.to(ray_bundle.origins.device)
+        if coords is None:
+            return image.mean(dim=(0, 1)).expand(num_rays, 3)
+        grid = (coords.reshape(1, 1, num_rays, 2) * 2 - 1).to(image.dtype)
+        sampled = F.grid_sample(
+            image.permute(2, 0, 1)[None], grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
+        return sampled[0, :, 0].T
+
+    def _torso(self, ray_bundle: RayBundle) -> Optional[Dict[str, Tensor]]:
+        """Torso alpha, colour and deformation per ray, or None when the rays carry no pixel or pose."""
+        meta = ray_bundle.metadata
+        if self.torso_field is None or "pixel_coords" not in meta or "camera_to_world" not in meta:
+            return None
+        num_rays = len(ray_bundle)
+        frame = meta["frame_index"].reshape(num_rays).long() if "frame_index" in meta else None
+        if frame is None or not self.training:
+            frame = torch.full((num_rays,), self.config.render_code_index, device=ray_bundle.origins.device)
+        frame = torch.where(frame < 0, torch.full_like(frame, self.config.render_code_index), frame)
+        codes = self.torso_field.individual_codes
+        return self.torso_field(
+            meta["pixel_coords"].reshape(num_rays, 2) * 2 - 1,
+            meta["camera_to_world"].reshape(num_rays, 3, 4),
+            codes[frame.clamp(0, codes.shape[0] - 1)],
+        )
+
     def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
+        num_rays = len(ray_bundle)
+        background = self._background_at(ray_bundle)
+        if self.training and self.stage == "torso":
+            # Head frozen: the torso layer alone is fitted to the torso-over-bc targets, no ray marching.
+            torso = self._torso(ray_bundle)
+            if torso is None:
+                raise ValueError("torso-stage rays need pixel_coords and camera_to_world metadata")
+            return {
+                "rgb": alpha_over(torch.cat([torso["rgb"], torso["alpha"]], dim=-1), background),
+                "torso_alpha": torso["alpha"],
+                "torso_deformation": torso["deformation"],
+            }
+
+        outputs = self._head_outputs(ray_bundle)
+        head_rgb, accumulation = outputs["head_rgb"], outputs["accumulation"]
+        if self.training:
+            # Head stages: the dataset's own torso layer over bc.jpg, so the head never explains the torso.
+            backdrop = ray_bundle.metadata["background"].reshape(num_rays, 3)
+        else:
+            base = background if self.viewer_show_background else torch.ones_like(background)
+            backdrop = base
+            torso = self._torso(ray_bundle) if self.torso_ready else None
+            if torso is not None:
+                outputs["torso"] = alpha_over(torch.cat([torso["rgb"], torso["alpha"]], dim=-1), base)
+                outputs["torso_alpha"] = torso["alpha"]
+                if self.viewer_show_torso:
+                    backdrop = outputs["torso"]
+            outputs["head"] = premultiplied_over(head_rgb, accumulation, base)
+        outputs["rgb"] = premultiplied_over(head_rgb, accumulation, backdrop)
+        return outputs
+
+    def _head_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
+        """March the head field: premultiplied head colour, accumulation, depth, attention maps."""
         num_rays = len(ray_bundle)
         origins, directions = ray_bundle.origins.reshape(-1, 3), ray_bundle.directions.reshape(-1, 3)
         audio, eye, individual = self._conditioning(ray_bundle)
@@ -290,13 +423,8 @@ class ERNeRFModel(Model):
             return ray_marching.accumulate(weights * values, ray_indices, num_rays)
 
         accumulation = render(torch.ones_like(t_mid))
-        head_rgb = render(field_outputs["rgb"])
-        background = ray_bundle.metadata.get("background")
-        if background is None:
-            background = self.background_image.mean(dim=(0, 1)).expand(num_rays, 3)
         outputs = {
-            "rgb": premultiplied_over(head_rgb, accumulation, background.reshape(num_rays, 3)),
-            "head_rgb": head_rgb,
+            "head_rgb": render(field_outputs["rgb"]),
             "accumulation": accumulation,
             "depth": render(t_mid) / accumulation.clamp(min=1e-6),
             "audio_attention": render(field_outputs["audio_attention"].norm(dim=-1, keepdim=True)),
@@ -326,32 +454,70 @@ class ERNeRFModel(Model):
 
     @torch.no_grad()
     def get_outputs_for_camera(self, camera: Cameras, obb_box: Optional[OrientedBox] = None) -> Dict[str, Tensor]:
-        """Render a full image over bc.jpg resized to the camera (viewer, ns-render, eval)."""
+        """Render a full image: head over torso over bc.jpg resized to the camera (viewer, ns-render, eval).
+
+        Pixel positions are normalised to the rendered camera, so the viewer's smaller previews line up.
+        """
         bundle = camera.generate_rays(camera_indices=0, keep_shape=True, obb_box=obb_box)
         height, width = bundle.origins.shape[:2]
-        background = self.background_image.to(bundle.origins.device)
-        if background.shape[:2] != (height, width):
-            background = F.interpolate(
-                background.permute(2, 0, 1)[None], size=(height, width), mode="bilinear", align_corners=False
-            )[0].permute(1, 2, 0)
+        device = bundle.origins.device
         ys, xs = torch.meshgrid(
-            (torch.arange(height, device=background.device) + 0.5) / height,
-            (torch.arange(width, device=background.device) + 0.5) / width,
+            (torch.arange(height, device=device) + 0.5) / height,
+            (torch.arange(width, device=device) + 0.5) / width,
             indexing="ij",
         )
-        bundle.metadata["background"] = background
         bundle.metadata["pixel_coords"] = torch.stack([xs, ys], dim=-1)
+        pose = camera.camera_to_worlds.reshape(-1, 12)[0].to(device)
+        bundle.metadata["camera_to_world"] = pose.expand(height, width, 12)
         return self.get_outputs_for_camera_ray_bundle(bundle)
 
     # -- losses and metrics ------------------------------------------------------------------------
     def get_metrics_dict(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        image = batch["image"][..., :3].to(self.device)
-        return {
-            "psnr": self.psnr(outputs["rgb"], image),
-            "num_samples_per_batch": outputs["num_samples_per_ray"].sum(),
-        }
+        metrics = {"psnr": self.psnr(outputs["rgb"], self._target(batch))}
+        if "num_samples_per_ray" in outputs:
+            metrics["num_samples_per_batch"] = outputs["num_samples_per_ray"].sum()
+        return metrics
+
+    def _target(self, batch: Dict[str, Tensor]) -> Tensor:
+        """The frame in the head stages; its torso layer over bc.jpg in the torso stage."""
+        if self.training and self.stage == "torso":
+            return batch["background"][..., :3].to(self.device)
+        return batch["image"][..., :3].to(self.device)
 
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:
+        if self.stage == "torso":
+            return self._torso_losses(outputs, batch)
+        losses = self._head_losses(outputs, batch)
+        if self.stage == "lips" and "patch_shape" in batch:
+            losses["lips_perceptual_loss"] = self.config.lips_perceptual_weight * self._lips_perceptual(outputs, batch)
+        return losses
+
+    def _torso_losses(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        assert self.torso_field is not None
+        alpha = outputs["torso_alpha"].clamp(1e-5, 1 - 1e-5)
+        entropy = -alpha * torch.log2(alpha) - (1 - alpha) * torch.log2(1 - alpha)
+        return {
+            "torso_rgb_loss": (outputs["rgb"] - self._target(batch)).pow(2).mean(),
+            "torso_alpha_entropy_loss": self.config.torso_alpha_entropy_weight * entropy.mean(),
+            "anchor_loss": self.config.anchor_weight * self.torso_field.pose_encoding.anchor_regulariser(),
+        }
+
+    def _lips_perceptual(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Tensor:
+        """LPIPS (or its documented fallback) between rendered and true lips patches."""
+        num, height, width = (int(v) for v in batch["patch_shape"])
+        pred = outputs["rgb"].reshape(num, height, width, 3).permute(0, 3, 1, 2)
+        truth = batch["image"][..., :3].to(self.device).reshape(num, height, width, 3).permute(0, 3, 1, 2)
+        return patch_perceptual_loss(self.lpips_network(), pred, truth)
+
+    def lpips_network(self):
+        """LPIPS(alex) on the model's device, loaded once from local weights; None when they are absent."""
+        if "_lpips" not in self.__dict__:
+            module = load_lpips(backbone_weights=self.config.lpips_backbone_weights)
+            # Kept out of the module tree: frozen third-party weights do not belong in our checkpoints.
+            self.__dict__["_lpips"] = None if module is None else module.to(self.device)
+        return self.__dict__["_lpips"]
+
+    def _head_losses(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Dict[str, Tensor]:
         image = batch["image"][..., :3].to(self.device)
         face = batch["face_mask"].to(self.device).reshape(-1)
         pred = outputs["rgb"]
@@ -383,14 +549,30 @@ class ERNeRFModel(Model):
     def get_image_metrics_and_images(
         self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]
     ) -> Tuple[Dict[str, float], Dict[str, Tensor]]:
+        """PSNR, SSIM (and LPIPS when its weights are local) of the full portrait; `head_psnr` of the head
+        over the frame's own torso layer, as ER-NeRF evaluates its head stage. Before the torso stage the full
+        portrait is that same head composite."""
         image = batch["image"][..., :3].to(self.device)
-        rgb = outputs["rgb"]
+        head = outputs["rgb"]
         if "background" in batch:
-            # The dataset's background carries the frame's own torso, as ER-NeRF evaluates the head stage.
-            rgb = premultiplied_over(outputs["head_rgb"], outputs["accumulation"], batch["background"].to(self.device))
+            head = premultiplied_over(outputs["head_rgb"], outputs["accumulation"], batch["background"].to(self.device))
+        rgb = outputs["rgb"] if "torso" in outputs else head
         gt_chw = torch.moveaxis(image, -1, 0)[None]
-        rgb_chw = torch.moveaxis(rgb, -1, 0)[None]
-        metrics = {"psnr": float(self.psnr(gt_chw, rgb_chw)), "ssim": float(self.ssim(gt_chw, rgb_chw))}
+        rgb_chw = torch.moveaxis(rgb, -1, 0)[None].clamp(0, 1)
+        metrics = {
+            "psnr": float(self.psnr(gt_chw, rgb_chw)),
+            "ssim": float(self.ssim(gt_chw, rgb_chw)),
+            "head_psnr": float(self.psnr(gt_chw, torch.moveaxis(head, -1, 0)[None])),
+        }
+        lpips = self.lpips_network()
+        if lpips is not None and min(image.shape[:2]) >= LPIPS_MIN_SIZE:
+            metrics["lpips"] = float(lpips_distance(lpips, rgb_chw, gt_chw))
+        if importlib.util.find_spec("mediapipe") is not None:
+            # Lip sync: mouth landmarks of render vs frame, same face mesh as ernerf-process. NaN when a face
+            # is not found; the pipeline averages over the frames where both were.
+            distance = lmd(rgb.clamp(0, 1).cpu(), image.cpu())
+            metrics["lmd"] = math.nan if distance is None else float(distance)
+            self.lmd_values.append(metrics["lmd"])
         images = {
             "img": torch.cat([image, rgb], dim=1),
             "accumulation": colormaps.apply_colormap(outputs["accumulation"]),
