@@ -2,8 +2,11 @@
 
 Each video frame i (25 fps) is conditioned on the i-th window of the new audio features and rendered
 under a pose, eye value and torso layer taken from the training (or validation) frames, played back and
-forth so long audio never jumps. Until the torso field exists the head is composited, as ER-NeRF's
-head-only inference does, over the pose frame's `torso_imgs/` layer over `bc.jpg`.
+forth so long audio never jumps. A model trained through the torso stage renders head over its learned
+torso (moved by the pose) over `bc.jpg`; a head-only model (`ernerf-head`, or a run stopped before the
+torso stage) is composited, as ER-NeRF's head-only inference does, over the pose frame's `torso_imgs/`
+layer over `bc.jpg`. With `--portrait`
+each frame is pasted back into the original video frame the dataset was cropped from.
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ from ernerf_ns.audio.windows import VIDEO_FPS
 from ernerf_ns.data.compositing import alpha_over, premultiplied_over
 from ernerf_ns.data.errors import DatasetError
 from ernerf_ns.data.talking_portrait_dataset import load_image
+from ernerf_ns.portrait_pasteback import (
+    PortraitError,
+    list_full_frames,
+    paste_into_full_frames,
+    read_crop_record,
+    read_full_frame,
+)
 from ernerf_ns.process.errors import ProcessError
 
 SPEECH_MODEL_KIND = {"hubert": "hubert", "esperanto": "wav2vec2"}
@@ -163,11 +173,13 @@ def composite(
 
 @dataclass
 class PoseSource:
-    """Cameras, eye values and torso layers of the frames the rendered poses come from."""
+    """Cameras, eye values, torso layers and video frame numbers of the frames the rendered poses come from."""
 
     cameras: Cameras
     eye_values: Tensor
     torso_filenames: Optional[list]
+    frame_ids: np.ndarray
+    """Frame number in the processed video (ER-NeRF's img_id) of each camera."""
 
 
 def pose_source(pipeline, poses: Literal["train", "val", "static"]) -> PoseSource:
@@ -175,9 +187,21 @@ def pose_source(pipeline, poses: Literal["train", "val", "static"]) -> PoseSourc
     dataset = pipeline.datamanager.eval_dataset if poses == "val" else pipeline.datamanager.train_dataset
     cameras, meta = dataset.cameras, dataset.metadata
     eye, torso = meta["eye_values"], meta.get("torso_filenames")
+    # The dataparser names each frame's image gt_imgs/<img_id>.jpg.
+    frame_ids = np.array([int(Path(name).stem) for name in dataset.image_filenames], dtype=np.int64)
     if poses == "static":
-        return PoseSource(cameras[0:1], eye, torso[:1] if torso is not None else None)
-    return PoseSource(cameras, eye, torso)
+        return PoseSource(cameras[0:1], eye, torso[:1] if torso is not None else None, frame_ids[:1])
+    return PoseSource(cameras, eye, torso, frame_ids)
+
+
+def video_frame_ids(source: PoseSource, num_frames: int) -> np.ndarray:
+    """Processed-video frame number of the pose used by each of `num_frames` rendered frames."""
+    return source.frame_ids[pingpong_indices(num_frames, len(source.cameras))]
+
+
+def dataset_folder(pipeline) -> Path:
+    """The dataset folder the model was trained on (as given to ns-train: relative to where it ran)."""
+    return Path(pipeline.datamanager.dataparser.config.data)
 
 
 @torch.no_grad()
@@ -207,6 +231,10 @@ def render_frames(
     background = model.background_image.cpu()
     for i in tqdm(range(num_frames), desc="rendering", unit="frame", disable=not progress):
         outputs = model.get_outputs_for_camera(cameras[i : i + 1].to(model.device))
+        if model.torso_ready:
+            # Trained through the torso stage: the model's own head over its pose-driven torso over bc.jpg.
+            yield (outputs["rgb"].cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+            continue
         head, acc = outputs["head_rgb"].cpu(), outputs["accumulation"].cpu()
         if background.shape[:2] != head.shape[:2]:
             raise RenderError(f"bc.jpg is {tuple(background.shape[:2])} but the camera renders {tuple(head.shape[:2])}")
@@ -275,6 +303,13 @@ class RenderConfig:
     """Eye (blink) values: the pose frames' own (natural blinks) or --eye-value throughout."""
     eye_value: Optional[float] = None
     """Eye value for --eye fixed, 0 open to 1 closed (default: the training clip's mean)."""
+    portrait: Optional[Path] = None
+    """Folder of the original video's full-size frames at 25 fps, in name order (e.g. `ffmpeg -i video.mp4 -vf
+    fps=25 full/%d.png`): paste each render back where ernerf-process cropped the dataset (its crop.json) and
+    write the mp4 at the video's size. Each render goes into the video frame its pose comes from, so the body
+    and background move with the head; frame numbers wrap around if the folder holds fewer frames."""
+    portrait_feather: int = 4
+    """With --portrait: width in video pixels over which the render fades into the frame at the crop's edges."""
     overwrite: bool = False
     """Replace --output if it exists."""
 
@@ -309,6 +344,13 @@ class RenderConfig:
         frames = render_frames(
             pipeline, torch.from_numpy(features), self.poses, self.smooth_poses, self.eye, self.eye_value
         )
+        if self.portrait is not None:
+            record = read_crop_record(dataset_folder(pipeline))
+            full_frames = list_full_frames(self.portrait)
+            read_full_frame(full_frames[0], record.video_size)  # a wrong folder fails before rendering starts
+            ids = video_frame_ids(source, num_frames)
+            frames = paste_into_full_frames(frames, ids, full_frames, record, self.portrait_feather)
+            width, height = record.video_size
         count = write_video(frames, self.output, width, height, wav)
         print(f"wrote {count} frames ({count / VIDEO_FPS:.2f} s) of {width}x{height} to {self.output}")
         return count
@@ -328,7 +370,7 @@ def main(args: Optional[list] = None) -> int:
     config = tyro.cli(RenderConfig, args=args, description=RenderConfig.__doc__)
     try:
         config.main()
-    except (RenderError, DatasetError, OSError, ValueError) as err:
+    except (RenderError, PortraitError, DatasetError, OSError, ValueError) as err:
         print(f"ernerf-render: error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
+import cv2
 import imageio_ffmpeg
 import numpy as np
 import pytest
@@ -14,6 +16,14 @@ from nerfstudio.utils.eval_utils import eval_setup
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE
 from ernerf_ns.config import ernerf_tiny_method
+from ernerf_ns.portrait_pasteback import (
+    PortraitError,
+    list_full_frames,
+    paste_back,
+    read_crop_record,
+    read_full_frame,
+)
+from ernerf_ns.process.crop import CropRecord
 from ernerf_ns.render import (
     RenderError,
     eye_track,
@@ -24,7 +34,7 @@ from ernerf_ns.render import (
     render_frames,
     smooth_poses,
 )
-from ernerf_ns.synthetic import make_synthetic_portrait
+from ernerf_ns.synthetic import SyntheticPortrait, make_synthetic_portrait
 from ernerf_ns.training import train
 
 TRAIN_STEPS = 10
@@ -58,6 +68,18 @@ def _audio_seconds(path) -> float:
     samples = data[data.index(b"data") + 8 :]
     rate = int(re.search(r"Audio:.*?(\d+) Hz", header).group(1))
     return len(samples) / 2 / rate
+
+
+def _decode(path) -> np.ndarray:
+    """All frames of a video as uint8 [num_frames, H, W, 3]."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    width, height = next(reader)["size"]
+    return np.stack([np.frombuffer(buf, np.uint8).reshape(height, width, 3) for buf in reader])
+
+
+def _blocks(colours: np.ndarray, block: int) -> np.ndarray:
+    """An image made of block × block squares, one per entry of colours [rows, cols, 3]."""
+    return np.repeat(np.repeat(colours, block, axis=0), block, axis=1)
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
@@ -105,11 +127,92 @@ def test_features_the_render_cannot_compute_are_refused_with_a_way_out(extractor
         features_for_audio(_tone(0.5), extractor, audio_model_path=None)
 
 
+# -- pasting back into the full frames (numbers checked by hand) ------------------------------------
+FRAME = np.arange(8 * 10 * 3, dtype=np.uint8).reshape(8, 10, 3)
+"""A 10 × 8 full frame in which every pixel differs."""
+RENDER = (240 + np.arange(4 * 4 * 3) % 16).astype(np.uint8).reshape(4, 4, 3)
+"""A 4 × 4 render, brighter than any value in FRAME (at most 239)."""
+
+
+def test_paste_back_replaces_the_crop_and_keeps_the_rest_of_the_frame():
+    frame = FRAME.copy()
+    out = paste_back(frame, RENDER, (3, 2, 4, 4))
+    assert np.array_equal(out[2:6, 3:7], RENDER)
+    outside = np.ones((8, 10), bool)
+    outside[2:6, 3:7] = False
+    assert np.array_equal(out[outside], FRAME[outside])
+    assert np.array_equal(frame, FRAME), "the input frame is not modified"
+
+
+def test_paste_back_resizes_the_render_to_the_crop_width_and_height():
+    colours = np.array([[[10, 0, 0], [20, 0, 0]], [[30, 0, 0], [40, 0, 0]]], np.uint8)  # 2 × 2 quadrants
+    render = _blocks(colours, 4)  # 8 × 8, shrunk to a 4 wide × 2 high crop: one pixel row per quadrant row
+    out = paste_back(FRAME, render, (1, 5, 4, 2))
+    assert out[5, 1:5, 0].tolist() == [10, 10, 20, 20]
+    assert out[6, 1:5, 0].tolist() == [30, 30, 40, 40]
+
+
+def test_paste_back_clips_a_crop_that_reaches_past_the_frame():
+    out = paste_back(FRAME, RENDER, (8, 6, 4, 4))  # only its top-left 2 × 2 lies in the frame
+    assert np.array_equal(out[6:8, 8:10], RENDER[0:2, 0:2])
+    assert np.array_equal(out[:6], FRAME[:6]) and np.array_equal(out[:, :8], FRAME[:, :8])
+    out = paste_back(FRAME, RENDER, (-2, -1, 4, 4))  # its bottom-right 3 rows × 2 columns
+    assert np.array_equal(out[0:3, 0:2], RENDER[1:4, 2:4])
+    assert np.array_equal(out[3:], FRAME[3:]) and np.array_equal(out[:, 2:], FRAME[:, 2:])
+
+
+def test_without_a_crop_the_render_becomes_the_whole_frame():
+    colours = np.random.default_rng(0).integers(0, 256, size=(8, 10, 3), dtype=np.uint8)
+    assert np.array_equal(paste_back(FRAME, _blocks(colours, 2), None), colours)
+
+
+def test_feathering_fades_only_seams_inside_the_frame_and_only_inside_the_crop():
+    black, white = np.zeros((8, 10, 3), np.uint8), np.full((4, 4, 3), 200, np.uint8)
+    out = paste_back(black, white, (3, 2, 4, 4), feather=1)[..., 0]
+    assert out[3:5, 4:6].tolist() == [[200, 200], [200, 200]], "the crop's inner pixels are the render's"
+    ring = np.ones((4, 4), bool)
+    ring[1:3, 1:3] = False
+    assert (out[2:6, 3:7][ring] == 100).all(), "its outermost pixels are half render, half frame"
+    assert out.sum() == 4 * 200 + 12 * 100, "nothing outside the crop changes"
+    at_corner = paste_back(black, white, (0, 0, 4, 4), feather=1)[..., 0]
+    assert at_corner[0, 0] == 200 and at_corner[3, 3] == 100, "edges on the frame border are no seam"
+
+
+def test_crop_record_is_read_from_the_dataset_and_its_absence_is_explained(tmp_path):
+    with pytest.raises(PortraitError, match="crop.json: not found.*older ernerf-process"):
+        read_crop_record(tmp_path)
+    CropRecord(video_size=(100, 80), crop=(30, 10, 48, 48), frame_size=(64, 64)).save(tmp_path)
+    assert read_crop_record(tmp_path) == CropRecord((100, 80), (30, 10, 48, 48), (64, 64))
+    CropRecord(video_size=(100, 80), crop=None, frame_size=(64, 64)).save(tmp_path)
+    assert read_crop_record(tmp_path).crop is None
+    (tmp_path / "crop.json").write_text(json.dumps({"video_size": [100, 80], "crop": [30, 10], "frame_size": [64, 64]}))
+    with pytest.raises(PortraitError, match=f"{tmp_path / 'crop.json'}: 'crop'"):
+        read_crop_record(tmp_path)
+
+
+def test_full_frames_are_listed_in_frame_order_and_must_have_the_video_size(tmp_path):
+    with pytest.raises(PortraitError, match="folder not found"):
+        list_full_frames(tmp_path / "nowhere")
+    (tmp_path / "notes.txt").write_text("not a frame")
+    with pytest.raises(PortraitError, match="no .jpg"):
+        list_full_frames(tmp_path)
+    for i in (10, 2, 1, 0):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.zeros((8, 10, 3), np.uint8))
+    assert [p.name for p in list_full_frames(tmp_path)] == ["0.png", "1.png", "2.png", "10.png"]
+    assert read_full_frame(tmp_path / "2.png", (10, 8)).shape == (8, 10, 3)
+    with pytest.raises(PortraitError, match=r"2.png: 10x8, but crop.json says the video was 100x80"):
+        read_full_frame(tmp_path / "2.png", (100, 80))
+
+
 # -- end to end on a barely trained tiny model ------------------------------------------------------
 @pytest.fixture(scope="module")
-def config_path(tmp_path_factory):
-    data = make_synthetic_portrait(tmp_path_factory.mktemp("render") / "data", frames=30, size=SIZE, write_video=False)
-    trainer = train(ernerf_tiny_method.config, data.path, tmp_path_factory.mktemp("runs"), max_steps=TRAIN_STEPS)
+def portrait(tmp_path_factory) -> SyntheticPortrait:
+    return make_synthetic_portrait(tmp_path_factory.mktemp("render") / "data", frames=30, size=SIZE, write_video=False)
+
+
+@pytest.fixture(scope="module")
+def config_path(portrait, tmp_path_factory):
+    trainer = train(ernerf_tiny_method.config, portrait.path, tmp_path_factory.mktemp("runs"), max_steps=TRAIN_STEPS)
     return trainer.base_dir / "config.yml"
 
 
@@ -172,3 +275,106 @@ def test_silence_and_a_loud_tone_render_different_mouths(config_path):
     difference = (renders[0] - renders[1]).abs()
     assert not torch.equal(renders[0], renders[1])
     assert 0 < difference.mean() < 64
+
+
+VIDEO_SIZE = (100, 80)
+"""Width and height of the pretend original video."""
+CROP = (30, 10, 48, 48)
+"""Where the pretend ernerf-process cut the 64 × 64 training frames from (x, y, w, h)."""
+FULL_FRAMES = 4
+"""Fewer full frames than rendered frames, so their numbers wrap around."""
+
+
+def _full_frame(index: int) -> np.ndarray:
+    """A smooth gradient whose blue level tells the frame number (smooth, so H.264 keeps it closely)."""
+    ys, xs = np.mgrid[0 : VIDEO_SIZE[1], 0 : VIDEO_SIZE[0]]
+    return np.stack([xs * 2, ys * 3, np.full_like(xs, 30 + 25 * index)], axis=-1).astype(np.uint8)
+
+
+@pytest.fixture()
+def cropped_dataset(portrait):
+    """The training set with the crop.json of a 100 × 80 video; removed afterwards for the other tests."""
+    CropRecord(video_size=VIDEO_SIZE, crop=CROP, frame_size=(SIZE, SIZE)).save(portrait.path)
+    yield portrait.path
+    (portrait.path / "crop.json").unlink()
+
+
+def test_portrait_pastes_each_render_into_the_video_frame_its_pose_comes_from(config_path, cropped_dataset, tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    for i in range(FULL_FRAMES):
+        cv2.imwrite(str(full / f"{i}.png"), cv2.cvtColor(_full_frame(i), cv2.COLOR_RGB2BGR))
+    wav = tmp_path / "speech.wav"
+    soundfile.write(str(wav), _tone(0.25), SAMPLE_RATE)  # 6 video frames
+    pasted = tmp_path / "pasted.mp4"
+    args = ["--load-config", str(config_path), "--audio", str(wav), "--poses", "val", "--portrait", str(full)]
+    assert main([*args, "--output", str(pasted)]) == 0
+
+    video = _decode(pasted).astype(np.float32)
+    assert video.shape == (6, VIDEO_SIZE[1], VIDEO_SIZE[0], 3)
+    assert abs(_audio_seconds(pasted) - 6 / 25) < 0.1
+    # The validation poses are video frames 27, 28, 29, played back and forth; the folder's 4 frames wrap.
+    val = json.loads((cropped_dataset / "transforms_val.json").read_text())["frames"]
+    assert [frame["img_id"] for frame in val] == [27, 28, 29]
+    sources = [video_frame % FULL_FRAMES for video_frame in (27, 28, 29, 28, 27, 28)]
+    x, y, w, h = CROP
+    outside = np.ones(VIDEO_SIZE[::-1], bool)
+    outside[y - 2 : y + h + 2, x - 2 : x + w + 2] = False  # H.264 blocks and 4:2:0 colour bleed over the seam
+    for i, (frame, source) in enumerate(zip(video, sources, strict=True)):
+        original = _full_frame(source).astype(np.float32)
+        assert np.abs(frame[outside] - original[outside]).mean() < 3, f"frame {i} outside the crop"
+        assert abs(frame[outside][:, 2].mean() - (30 + 25 * source)) < 5, f"frame {i} is the wrong one"
+        inside = frame[y + 4 : y + h - 4, x + 4 : x + w - 4]  # less the feathered edge
+        assert np.abs(inside - original[y + 4 : y + h - 4, x + 4 : x + w - 4]).mean() > 20, f"frame {i} inside"
+
+
+def test_portrait_errors_name_the_file_and_write_nothing(config_path, portrait, tmp_path, capsys):
+    features = tmp_path / "aud.npy"
+    np.save(features, np.zeros((2, 16, 32), np.float32))
+    out = tmp_path / "out.mp4"
+    dataset_frames = portrait.path / "gt_imgs"  # a likely slip: the dataset's 64 × 64 frames
+    args = ["--load-config", str(config_path), "--audio-features", str(features), "--output", str(out)]
+
+    assert main([*args, "--portrait", str(dataset_frames)]) == 1
+    err = capsys.readouterr().err.strip()
+    last = err.splitlines()[-1]  # loading the pipeline may warn first
+    assert last.startswith("ernerf-render: error: ") and str(portrait.path / "crop.json") in last
+    assert "not found" in last
+
+    CropRecord(video_size=VIDEO_SIZE, crop=CROP, frame_size=(SIZE, SIZE)).save(portrait.path)
+    try:
+        assert main([*args, "--portrait", str(dataset_frames)]) == 1
+    finally:
+        (portrait.path / "crop.json").unlink()
+    err = capsys.readouterr().err.strip()
+    assert str(dataset_frames / "0.jpg") in err and "64x64" in err and "100x80" in err
+    assert not out.exists()
+
+
+def test_after_the_torso_stage_frames_show_the_model_torso_not_the_dataset_layer(config_path, monkeypatch):
+    _, pipeline, _, _ = eval_setup(config_path, test_mode="test")
+    model = pipeline.model
+    features = torch.from_numpy(features_for_audio(_tone(0.2), "logmel", None))
+    head_outputs = model._head_outputs
+
+    def no_head(bundle):
+        outputs = head_outputs(bundle)
+        outputs["head_rgb"], outputs["accumulation"] = 0 * outputs["head_rgb"], 0 * outputs["accumulation"]
+        return outputs
+
+    monkeypatch.setattr(model, "_head_outputs", no_head)
+    green = torch.tensor([0.0, 1.0, 0.0])
+    monkeypatch.setattr(
+        model.torso_field,
+        "forward",
+        lambda pixels, pose, code: {
+            "rgb": green.expand(len(pixels), 3),
+            "alpha": torch.ones(len(pixels), 1),
+            "deformation": torch.zeros(len(pixels), 2),
+        },
+    )
+    head_only = next(render_frames(pipeline, features, "static", eye="fixed", progress=False))
+    model.update_to_step(model.config.stages.torso_start)
+    frame = next(render_frames(pipeline, features, "static", eye="fixed", progress=False))
+    assert (np.abs(frame.astype(int) - [0, 255, 0]) <= 1).all(), "the opaque green torso layer fills the frame"
+    assert (np.abs(head_only.astype(int) - [0, 255, 0]) > 1).any(), "before, the dataset's layers showed"

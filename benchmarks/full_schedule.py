@@ -1,0 +1,90 @@
+"""ER-NeRF's whole schedule (head → lips fine-tune → torso) in one run on a synthetic portrait; one line.
+
+    python benchmarks/full_schedule.py                                  # GPU machine, 512²
+    python benchmarks/full_schedule.py --size 64 --method ernerf-tiny   # CPU
+
+Prints per-stage training time, held-out PSNR of the head alone (over each frame's own torso layer, as
+ER-NeRF evaluates its head stage) and of the full portrait (head over the learned torso over bc.jpg),
+and full-frame render speed. The reference, computed in the same run, is the mean-colour head baseline.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import tyro
+from train_speed import _sync, timed_steps  # sibling script in benchmarks/
+
+from ernerf_ns.baselines import mean_colour_baseline_psnr
+from ernerf_ns.config import ernerf_method, ernerf_tiny_method
+from ernerf_ns.stages import StageSchedule
+from ernerf_ns.synthetic import make_synthetic_portrait
+from ernerf_ns.training import setup_trainer
+
+
+@dataclass
+class FullSchedule:
+    data: Path = Path("/tmp/ernerf-bench/data512")
+    """Synthetic dataset folder (made if missing)."""
+    method: Literal["ernerf", "ernerf-tiny"] = "ernerf"
+    """Method whose model and sampling are used."""
+    size: int = 512
+    """Image size of the synthetic set."""
+    frames: int = 200
+    """Frames of the synthetic set."""
+    head_steps: int = 2000
+    """Head-stage iterations."""
+    lips_steps: int = 300
+    """Lips fine-tune iterations."""
+    torso_steps: int = 1000
+    """Torso-stage iterations."""
+    render_repeats: int = 10
+    """Full frames timed for the render speed."""
+
+    def main(self) -> None:
+        if not (self.data / "transforms_train.json").is_file():
+            make_synthetic_portrait(self.data, frames=self.frames, size=self.size, write_video=False)
+        method = ernerf_method if self.method == "ernerf" else ernerf_tiny_method
+        config = copy.deepcopy(method.config)
+        stages = StageSchedule(self.head_steps, self.lips_steps, self.torso_steps)
+        config.pipeline.model.stages = stages
+        config.pipeline.model.loss_warmup_steps = self.head_steps
+        config.__post_init__()
+        trainer = setup_trainer(config, self.data, self.data.parent / "runs-full", max_steps=stages.total_steps)
+        seconds = {
+            "head": timed_steps(trainer, 0, stages.head_steps),
+            "lips": timed_steps(trainer, stages.lips_start, stages.lips_steps),
+            "torso": timed_steps(trainer, stages.torso_start, stages.torso_steps),
+        }
+        pipeline = trainer.pipeline
+        metrics = pipeline.get_average_eval_image_metrics()
+        pipeline.eval()
+        model = pipeline.model
+        camera, _ = pipeline.datamanager.next_eval_image(0)
+        camera = camera.to(trainer.device)
+        model.get_outputs_for_camera(camera)
+        _sync()
+        start = time.perf_counter()
+        for _ in range(self.render_repeats):
+            model.get_outputs_for_camera(camera)
+        _sync()
+        frame_ms = (time.perf_counter() - start) / self.render_repeats * 1000
+        extra = "".join(f", {k.upper()} {metrics[k]:.3f}" for k in ("lpips", "lmd") if k in metrics)
+        device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+        print(
+            f"full_schedule {self.method} {self.size}px: head {stages.head_steps} steps {seconds['head']:.0f} s, "
+            f"lips {stages.lips_steps} steps {seconds['lips']:.0f} s, torso {stages.torso_steps} steps "
+            f"{seconds['torso']:.0f} s; held-out PSNR head {metrics['head_psnr']:.2f} dB, head+torso "
+            f"{metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}{extra} (mean-colour head baseline "
+            f"{mean_colour_baseline_psnr(self.data):.2f} dB); full frame {frame_ms:.0f} ms "
+            f"({1000 / frame_ms:.1f} fps); {device}"
+        )
+
+
+if __name__ == "__main__":
+    tyro.cli(FullSchedule).main()
