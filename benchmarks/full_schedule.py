@@ -56,12 +56,16 @@ class FullSchedule:
         config.pipeline.model.loss_warmup_steps = self.head_steps
         config.__post_init__()
         trainer = setup_trainer(config, self.data, self.data.parent / "runs-full", max_steps=stages.total_steps)
-        seconds = {
-            "head": timed_steps(trainer, 0, stages.head_steps),
-            "lips": timed_steps(trainer, stages.lips_start, stages.lips_steps),
-            "torso": timed_steps(trainer, stages.torso_start, stages.torso_steps),
-        }
         pipeline = trainer.pipeline
+        seconds, head_psnr = {}, {}
+        for stage, first, count in (
+            ("head", 0, stages.head_steps),
+            ("lips", stages.lips_start, stages.lips_steps),
+            ("torso", stages.torso_start, stages.torso_steps),
+        ):
+            seconds[stage] = timed_steps(trainer, first, count)
+            pipeline.model.update_to_step(first + count - 1)
+            head_psnr[stage] = pipeline.get_average_eval_image_metrics()["head_psnr"]
         metrics = pipeline.get_average_eval_image_metrics()
         pipeline.eval()
         model = pipeline.model
@@ -79,7 +83,8 @@ class FullSchedule:
         print(
             f"full_schedule {self.method} {self.size}px: head {stages.head_steps} steps {seconds['head']:.0f} s, "
             f"lips {stages.lips_steps} steps {seconds['lips']:.0f} s, torso {stages.torso_steps} steps "
-            f"{seconds['torso']:.0f} s; held-out PSNR head {metrics['head_psnr']:.2f} dB, head+torso "
+            f"{seconds['torso']:.0f} s; held-out PSNR head {head_psnr['head']:.2f} dB after the head stage, "
+            f"{head_psnr['lips']:.2f} dB after the lips stage, head+torso "
             f"{metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}{extra} (mean-colour head baseline "
             f"{mean_colour_baseline_psnr(self.data):.2f} dB); full frame {frame_ms:.0f} ms "
             f"({1000 / frame_ms:.1f} fps); {device}"

@@ -11,6 +11,7 @@ what ernerf-render's compositing and frame handling add.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import tyro
 from ernerf_ns.audio.feature_files import load_feature_file
 from ernerf_ns.config import ernerf_method, ernerf_tiny_method
 from ernerf_ns.render import render_frames
+from ernerf_ns.stages import StageSchedule
 from ernerf_ns.synthetic import make_synthetic_portrait
 from ernerf_ns.training import train
 
@@ -40,7 +42,9 @@ class RenderFps:
     size: int = 64
     """Frame size (square)."""
     train_steps: int = 300
-    """Training iterations before timing."""
+    """Head-stage training iterations before timing."""
+    torso_steps: int = 100
+    """Torso-stage iterations after them, so frames include the learned torso layer."""
     frames: int = 50
     """Frames rendered and timed (after 3 warm-up frames)."""
 
@@ -48,8 +52,10 @@ class RenderFps:
         data = self.workdir / f"data{self.size}"
         if not (data / "transforms_train.json").is_file():
             make_synthetic_portrait(data, frames=100, size=self.size, write_video=False)
-        config = (ernerf_method if self.method == "ernerf" else ernerf_tiny_method).config
-        trainer = train(config, data, self.workdir / "runs", max_steps=self.train_steps)
+        config = copy.deepcopy((ernerf_method if self.method == "ernerf" else ernerf_tiny_method).config)
+        config.pipeline.model.stages = StageSchedule(self.train_steps, 0, self.torso_steps)
+        config.__post_init__()
+        trainer = train(config, data, self.workdir / "runs", max_steps=self.train_steps + self.torso_steps)
         pipeline = trainer.pipeline
         pipeline.eval()
         features = torch.from_numpy(load_feature_file(data / "aud.npy"))[: self.frames + 3]
@@ -75,7 +81,7 @@ class RenderFps:
         print(
             f"render_fps {self.method} {self.size}x{self.size}: {fps:.1f} frames/s through ernerf-render "
             f"({fps / reference_fps:.2f}x nerfstudio's full-image path at {reference_fps:.1f} frames/s), "
-            f"{count} frames after {self.train_steps} training steps; {device}"
+            f"{count} frames after {self.train_steps} head and {self.torso_steps} torso steps; {device}"
         )
 
 

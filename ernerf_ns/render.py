@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
-import imageio_ffmpeg
 import numpy as np
 import soundfile
 import torch
@@ -255,6 +254,8 @@ def write_video(frames, output: Path, width: int, height: int, audio: Optional[n
         if audio is not None:
             audio_path = str(Path(tmp) / "audio.wav")
             soundfile.write(audio_path, audio, SAMPLE_RATE, subtype="PCM_16")
+        import imageio_ffmpeg  # here, so render_frames works where only the model stack is installed
+
         writer = imageio_ffmpeg.write_frames(
             str(partial),
             (width, height),
