@@ -85,33 +85,29 @@ def _ernerf_config(
     )
 
 
-ernerf_method = MethodSpecification(
-    config=_ernerf_config(
-        "ernerf",
+def _ernerf_gpu_config(method_name: str, torso_steps: int) -> TrainerConfig:
+    """ER-NeRF's sizes on a GPU: 30k head and 5k lips steps (ER-NeRF: 100k and 25k), then the torso."""
+    return _ernerf_config(
+        method_name,
         rays_per_batch=16384,
         model=ERNeRFModelConfig(
-            stages=StageSchedule(head_steps=30_000, lips_steps=5_000, torso_steps=20_000),
+            stages=StageSchedule(head_steps=30_000, lips_steps=5_000, torso_steps=torso_steps),
             loss_warmup_steps=30_000,
             eval_num_rays_per_chunk=1 << 15,
         ),
         images_to_sample_from=256,
-    ),
+    )
+
+
+ernerf_method = MethodSpecification(
+    config=_ernerf_gpu_config("ernerf", torso_steps=20_000),
     description=(
         "ER-NeRF (ICCV 2023): audio-driven talking portrait; head, lips fine-tune and torso stages in one run."
     ),
 )
 
 ernerf_head_method = MethodSpecification(
-    config=_ernerf_config(
-        "ernerf-head",
-        rays_per_batch=16384,
-        model=ERNeRFModelConfig(
-            stages=StageSchedule(head_steps=30_000, lips_steps=5_000, torso_steps=0),
-            loss_warmup_steps=30_000,
-            eval_num_rays_per_chunk=1 << 15,
-        ),
-        images_to_sample_from=256,
-    ),
+    config=_ernerf_gpu_config("ernerf-head", torso_steps=0),
     description="ER-NeRF's head and lips stages only; renders composite the head over the dataset's torso layers.",
 )
 

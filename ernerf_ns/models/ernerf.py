@@ -29,10 +29,10 @@ from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.fields.audio_encoder import AudioEncoder
 from ernerf_ns.fields.head_field import ERNeRFHeadField
 from ernerf_ns.fields.torso_field import TorsoField
-from ernerf_ns.metrics.lmd import lmd
 from ernerf_ns.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIZE
 from ernerf_ns.metrics.lpips import load_lpips, lpips_distance, patch_perceptual_loss
 from ernerf_ns.models import ray_marching
+from ernerf_ns.models.viewer_controls import attach_viewer_controls
 from ernerf_ns.stages import Stage, StageSchedule
 
 
@@ -200,6 +200,7 @@ class ERNeRFModel(Model):
 
         self.psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.ssim = structural_similarity_index_measure
+        attach_viewer_controls(self)
 
     # -- checkpoint: remember which audio features the model was trained on -------------------------
     def get_extra_state(self) -> dict:
@@ -403,8 +404,8 @@ class ERNeRFModel(Model):
                 if self.viewer_show_torso:
                     backdrop = outputs["torso"]
             outputs["head"] = premultiplied_over(head_rgb, accumulation, base)
-        outputs["rgb"] = premultiplied_over(head_rgb, accumulation, backdrop)
-        return outputs
+        # rgb first: the viewer shows the first output by default.
+        return {"rgb": premultiplied_over(head_rgb, accumulation, backdrop), **outputs}
 
     def _head_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
         """March the head field: premultiplied head colour, accumulation, depth, attention maps."""
@@ -469,7 +470,13 @@ class ERNeRFModel(Model):
         bundle.metadata["pixel_coords"] = torch.stack([xs, ys], dim=-1)
         pose = camera.camera_to_worlds.reshape(-1, 12)[0].to(device)
         bundle.metadata["camera_to_world"] = pose.expand(height, width, 12)
-        return self.get_outputs_for_camera_ray_bundle(bundle)
+        # A full image is always the whole portrait, also when called in training mode mid torso stage.
+        was_training = self.training
+        self.eval()
+        try:
+            return self.get_outputs_for_camera_ray_bundle(bundle)
+        finally:
+            self.train(was_training)
 
     # -- losses and metrics ------------------------------------------------------------------------
     def get_metrics_dict(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Dict[str, Tensor]:
@@ -505,8 +512,9 @@ class ERNeRFModel(Model):
     def _lips_perceptual(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Tensor:
         """LPIPS (or its documented fallback) between rendered and true lips patches."""
         num, height, width = (int(v) for v in batch["patch_shape"])
-        pred = outputs["rgb"].reshape(num, height, width, 3).permute(0, 3, 1, 2)
-        truth = batch["image"][..., :3].to(self.device).reshape(num, height, width, 3).permute(0, 3, 1, 2)
+        count = num * height * width  # the sampler puts the patch rays first
+        pred = outputs["rgb"][:count].reshape(num, height, width, 3).permute(0, 3, 1, 2)
+        truth = batch["image"][:count, :3].to(self.device).reshape(num, height, width, 3).permute(0, 3, 1, 2)
         return patch_perceptual_loss(self.lpips_network(), pred, truth)
 
     def lpips_network(self):
@@ -570,6 +578,8 @@ class ERNeRFModel(Model):
         if importlib.util.find_spec("mediapipe") is not None:
             # Lip sync: mouth landmarks of render vs frame, same face mesh as ernerf-process. NaN when a face
             # is not found; the pipeline averages over the frames where both were.
+            from ernerf_ns.metrics.lmd import lmd  # with the preprocessing stack, which the model does not need
+
             distance = lmd(rgb.clamp(0, 1).cpu(), image.cpu())
             metrics["lmd"] = math.nan if distance is None else float(distance)
             self.lmd_values.append(metrics["lmd"])

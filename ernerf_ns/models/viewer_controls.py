@@ -1,0 +1,130 @@
+"""Viewer GUI controls for the conditioning of cameras without metadata (audio frame, eye, torso, background).
+
+Nerfstudio's viewer collects `ViewerElement`s and `ViewerControl`s by walking the pipeline's public attributes
+and nn.Modules (`nerfstudio.viewer.utils.parse_object`). It installs each element under "Custom Elements" and
+wraps its callback so that it runs under the training lock and then re-renders every client's view. So the
+controls only have to be public attributes of the model whose callbacks set the attributes `ERNeRFModel` reads
+for bare cameras. They are plain Python objects, not modules: the state dict, checkpoints and runs without a
+viewer (ns-eval, ns-render, tests) never see them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import viser
+import viser.transforms as vtf
+from nerfstudio.viewer.viewer_elements import ViewerCheckbox, ViewerControl, ViewerSlider
+
+if TYPE_CHECKING:
+    from nerfstudio.viewer.viewer import Viewer
+
+    from ernerf_ns.models.ernerf import ERNeRFModel
+
+EYE_PADDING = 0.1
+"""How far past the training clip's eye values the eye slider reaches, within ER-NeRF's [0, 1] range."""
+EYE_STEP = 0.01
+"""Eye slider resolution."""
+
+
+def eye_slider_range(eye_values: list[float]) -> tuple[float, float]:
+    """The training clip's eye values padded by `EYE_PADDING`, inside [0, 1], on the slider's step grid."""
+    lo = max(min(eye_values) - EYE_PADDING, 0.0)
+    hi = min(max(eye_values) + EYE_PADDING, 1.0)
+    return round(lo / EYE_STEP) * EYE_STEP, round(hi / EYE_STEP) * EYE_STEP
+
+
+class TrainingViewOnConnect(ViewerControl):
+    """Opens each new browser tab on a training camera's pose and vertical field of view.
+
+    Viser's default camera looks at the origin from an arbitrary corner, where a talking portrait (trained from
+    near-frontal poses only) is not meant to be seen. This does what clicking that camera's frustum does, plus the
+    field of view, and puts the orbit centre on the optical axis at the head so dragging turns around the head.
+    """
+
+    def __init__(self, camera_index: int = 0) -> None:
+        self.camera_index = camera_index
+
+    def _setup(self, viewer: Viewer) -> None:
+        super()._setup(viewer)
+        self.viser_server.on_client_connect(self.move_to_training_view)
+
+    def move_to_training_view(self, client: viser.ClientHandle) -> None:
+        from nerfstudio.viewer.viewer import VISER_NERFSTUDIO_SCALE_RATIO
+
+        cameras = self.viewer.pipeline.datamanager.train_dataset.cameras
+        if len(cameras) == 0:
+            return
+        camera = cameras[min(self.camera_index, len(cameras) - 1)]
+        c2w = camera.camera_to_worlds.cpu().numpy().astype(np.float64)
+        # Nerfstudio's cameras look down -z with +y up (OpenGL); viser's down +z with -y up (OpenCV).
+        rotation = vtf.SO3.from_matrix(c2w[:3, :3]) @ vtf.SO3.from_x_radians(np.pi)
+        position = c2w[:3, 3] * VISER_NERFSTUDIO_SCALE_RATIO
+        look = rotation.as_matrix()[:, 2]
+        centre = self.viewer.pipeline.model.scene_box.get_center().cpu().numpy() * VISER_NERFSTUDIO_SCALE_RATIO
+        with client.atomic():
+            client.camera.position = position
+            client.camera.wxyz = rotation.wxyz
+            client.camera.look_at = position + look * float(np.dot(centre - position, look))
+            client.camera.fov = 2 * math.atan(float(camera.height) / (2 * float(camera.fy)))
+        self.viewer.current_camera_idx = self.camera_index
+
+
+def attach_viewer_controls(model: ERNeRFModel) -> None:
+    """Give `model` sliders and checkboxes for the viewer; each callback sets the attribute the render reads.
+
+    Called at the end of `populate_modules`, after the audio table and the training eye values exist. The
+    attribute names start with `viewer_control_` so the viewer lists them together (it sorts by name). Also
+    opens the viewer on the first training camera (`TrainingViewOnConnect`).
+    """
+    num_audio_frames = int(model.audio_features.shape[0])
+    eye_values = [float(v) for v in model.train_eye_values.flatten().tolist()]
+    eye_lo, eye_hi = eye_slider_range(eye_values)
+    # The torso and background switches default to on, as trained; keep a value the lead's model set.
+    for name in ("viewer_show_torso", "viewer_show_background"):
+        setattr(model, name, bool(getattr(model, name, True)))
+    model.viewer_audio_index = min(max(int(model.viewer_audio_index), 0), num_audio_frames - 1)
+    model.viewer_eye = min(max(float(model.viewer_eye), eye_lo), eye_hi)
+
+    def set_audio_index(element: ViewerSlider) -> None:
+        model.viewer_audio_index = int(round(element.value))
+
+    def set_eye(element: ViewerSlider) -> None:
+        model.viewer_eye = float(element.value)
+
+    def set_torso(element: ViewerCheckbox) -> None:
+        model.viewer_show_torso = bool(element.value)
+
+    def set_background(element: ViewerCheckbox) -> None:
+        model.viewer_show_background = bool(element.value)
+
+    model.viewer_control_audio_frame = ViewerSlider(
+        "Audio frame",
+        model.viewer_audio_index,
+        0,
+        num_audio_frames - 1,
+        step=1,
+        cb_hook=set_audio_index,
+        hint="Frame of the audio track (25 fps) that drives the mouth in the viewer's render.",
+    )
+    model.viewer_control_eye = ViewerSlider(
+        "Eye",
+        model.viewer_eye,
+        eye_lo,
+        eye_hi,
+        step=EYE_STEP,
+        cb_hook=set_eye,
+        hint="ER-NeRF's eye value, AU45 / 2: 0 is open, higher closes the eyes. Range: the training clip's.",
+    )
+    model.viewer_control_torso = ViewerCheckbox(
+        "Torso", model.viewer_show_torso, cb_hook=set_torso, hint="Render the torso layer under the head."
+    )
+    model.viewer_control_background = ViewerCheckbox(
+        "Background",
+        model.viewer_show_background,
+        cb_hook=set_background,
+        hint="Composite the portrait over the clip's background image (bc.jpg).",
+    )
+    model.viewer_control_start_view = TrainingViewOnConnect(0)
