@@ -3,6 +3,7 @@ the three training stages (head, lips fine-tune, torso) that one run goes throug
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 from dataclasses import dataclass, field
@@ -199,7 +200,8 @@ class ERNeRFModel(Model):
         from torchmetrics.image import PeakSignalNoiseRatio
 
         self.psnr = PeakSignalNoiseRatio(data_range=1.0)
-        self.ssim = structural_similarity_index_measure
+        # data_range fixed at 1: left out, torchmetrics takes it from the images (0 for a flat pair).
+        self.ssim = functools.partial(structural_similarity_index_measure, data_range=1.0)
         attach_viewer_controls(self)
 
     # -- checkpoint: remember which audio features the model was trained on -------------------------
