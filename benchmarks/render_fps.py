@@ -19,6 +19,7 @@ from typing import Literal
 
 import torch
 import tyro
+from train_speed import _sync  # sibling script in benchmarks/
 
 from ernerf_ns.audio.feature_files import load_feature_file
 from ernerf_ns.config import ernerf_method, ernerf_tiny_method
@@ -26,11 +27,6 @@ from ernerf_ns.render import render_frames
 from ernerf_ns.stages import StageSchedule
 from ernerf_ns.synthetic import make_synthetic_portrait
 from ernerf_ns.training import train
-
-
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 @dataclass

@@ -39,13 +39,17 @@ class GeometricDecaySchedulerConfig(SchedulerConfig):
 
 class GeometricDecayScheduler(Scheduler):
     """Python-float rates: nerfstudio's numpy-valued schedulers leave numpy scalars in checkpoints,
-    which torch >= 2.6 refuses to load by default (`ns-viewer`, `ns-eval`, `ns-render` would fail)."""
+    which torch >= 2.6 refuses to load by default (`ns-viewer`, `ns-eval`, `ns-render` would fail).
+
+    The methods now use `PiecewiseGeometricScheduler`; this one stays so that config.yml files written by
+    earlier versions still load. It is the one-segment case of the piecewise schedule.
+    """
 
     config: GeometricDecaySchedulerConfig
 
     def get_scheduler(self, optimizer: Optimizer, lr_init: float) -> LRScheduler:
-        ratio, max_steps = float(self.config.final_ratio), max(int(self.config.max_steps), 1)
-        return LambdaLR(optimizer, lambda step: ratio ** (min(step, max_steps) / max_steps))
+        milestones = ((0, 1.0), (max(int(self.config.max_steps), 1), float(self.config.final_ratio)))
+        return LambdaLR(optimizer, lambda step: piecewise_geometric(milestones, step))
 
 
 @dataclass

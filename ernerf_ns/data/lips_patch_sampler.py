@@ -16,6 +16,8 @@ from jaxtyping import Bool, Int
 from nerfstudio.data.pixel_samplers import PixelSampler, PixelSamplerConfig
 from torch import Tensor
 
+from ernerf_ns.data.region_pixel_sampler import collate_pixels
+
 
 @dataclass
 class LipsPatchSamplerConfig(PixelSamplerConfig):
@@ -81,12 +83,6 @@ class LipsPatchSampler(PixelSampler):
         if num_uniform > 0:
             uniform = self.sample_method(num_uniform, num_images, height, width, device=indices.device)
             indices = torch.cat([indices, uniform.to(indices.dtype)], dim=0)
-        cc, y, x = (i.flatten().cpu() for i in torch.split(indices, 1, dim=-1))
-        collated = {key: value[cc, y, x] for key, value in batch.items() if key != "image_idx" and value is not None}
-        indices = indices.cpu()
-        indices[:, 0] = batch["image_idx"][cc]
-        collated["indices"] = indices
+        collated = collate_pixels(batch, indices.cpu(), keep_full_image)
         collated["patch_shape"] = torch.tensor([num_patches, side, side])
-        if keep_full_image:
-            collated["full_image"] = batch["image"]
         return collated

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Type
 
 import torch
-from jaxtyping import Bool
+from jaxtyping import Bool, Int
 from nerfstudio.data.pixel_samplers import PixelSampler, PixelSamplerConfig
 from torch import Tensor
 
@@ -60,11 +60,15 @@ class RegionPixelSampler(PixelSampler):
         for key, count in counts.items():
             if count > 0:
                 indices.append(sample_in_mask(batch[key][..., 0].bool(), count).to(indices[0].device))
-        indices = torch.cat(indices, dim=0)
-        c, y, x = (i.flatten().cpu() for i in torch.split(indices, 1, dim=-1))
-        collated = {key: value[c, y, x] for key, value in batch.items() if key != "image_idx" and value is not None}
-        indices[:, 0] = batch["image_idx"][c]
-        collated["indices"] = indices
-        if keep_full_image:
-            collated["full_image"] = batch["image"]
-        return collated
+        return collate_pixels(batch, torch.cat(indices, dim=0), keep_full_image)
+
+
+def collate_pixels(batch: Dict, indices: Int[Tensor, "num_rays 3"], keep_full_image: bool = False) -> Dict:
+    """Every per-pixel entry of the cached images at (image, y, x); `indices` then names dataset images."""
+    c, y, x = (i.flatten().cpu() for i in torch.split(indices, 1, dim=-1))
+    collated = {key: value[c, y, x] for key, value in batch.items() if key != "image_idx" and value is not None}
+    indices[:, 0] = batch["image_idx"][c]
+    collated["indices"] = indices
+    if keep_full_image:
+        collated["full_image"] = batch["image"]
+    return collated

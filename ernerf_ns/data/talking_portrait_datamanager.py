@@ -47,11 +47,9 @@ class TalkingPortraitDataManager(VanillaDataManager[TalkingPortraitDataset]):
         }
 
     def next_train(self, step: int) -> Tuple[RayBundle, Dict]:
-        self.train_count += 1
         stage = self.stage_schedule.stage_at(step) if self.stage_schedule is not None else "head"
-        image_batch = next(self.iter_train_image_dataloader)
-        batch = self.stage_samplers[stage].sample(image_batch)
-        ray_bundle = self.train_ray_generator(batch["indices"])
+        self.train_pixel_sampler = self.stage_samplers[stage]
+        ray_bundle, batch = super().next_train(step)
         return self._attach(ray_bundle, batch, self.train_dataset), batch
 
     def next_eval(self, step: int) -> Tuple[RayBundle, Dict]:

@@ -310,13 +310,19 @@ class ERNeRFModel(Model):
             eye = meta["eye"].reshape(num_rays, 1).float()
         else:
             eye = torch.full((num_rays, 1), self.viewer_eye, device=device)
+        individual = self.field.individual_codes[self._code_indices(ray_bundle, len(self.field.individual_codes))]
+        return self._audio_codes(audio_index), eye, individual
+
+    def _code_indices(self, ray_bundle: RayBundle, num_codes: int) -> Int[Tensor, " num_rays"]:
+        """Row of an individual-code table per ray: the training frame's own while training, else the fixed one."""
+        num_rays = len(ray_bundle)
+        meta = ray_bundle.metadata
         frame = meta["frame_index"].reshape(num_rays).long() if "frame_index" in meta else None
         if frame is None or not self.training:
             # Outside training (eval, render, viewer) every frame shares one fixed code, as in ER-NeRF's test.
-            frame = torch.full((num_rays,), self.config.render_code_index, device=device, dtype=torch.long)
+            frame = torch.full((num_rays,), self.config.render_code_index, device=ray_bundle.origins.device)
         frame = torch.where(frame < 0, torch.full_like(frame, self.config.render_code_index), frame)
-        individual = self.field.individual_codes[frame.clamp(0, self.field.individual_codes.shape[0] - 1)]
-        return self._audio_codes(audio_index), eye, individual
+        return frame.clamp(0, num_codes - 1)
 
     # -- sampling and rendering --------------------------------------------------------------------
     def _sample(self, origins: Tensor, directions: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -366,27 +372,22 @@ class ERNeRFModel(Model):
         if self.torso_field is None or "pixel_coords" not in meta or "camera_to_world" not in meta:
             return None
         num_rays = len(ray_bundle)
-        frame = meta["frame_index"].reshape(num_rays).long() if "frame_index" in meta else None
-        if frame is None or not self.training:
-            frame = torch.full((num_rays,), self.config.render_code_index, device=ray_bundle.origins.device)
-        frame = torch.where(frame < 0, torch.full_like(frame, self.config.render_code_index), frame)
         codes = self.torso_field.individual_codes
         return self.torso_field(
             meta["pixel_coords"].reshape(num_rays, 2) * 2 - 1,
             meta["camera_to_world"].reshape(num_rays, 3, 4),
-            codes[frame.clamp(0, codes.shape[0] - 1)],
+            codes[self._code_indices(ray_bundle, len(codes))],
         )
 
     def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
         num_rays = len(ray_bundle)
-        background = self._background_at(ray_bundle)
         if self.training and self.stage == "torso":
             # Head frozen: the torso layer alone is fitted to the torso-over-bc targets, no ray marching.
             torso = self._torso(ray_bundle)
             if torso is None:
                 raise ValueError("torso-stage rays need pixel_coords and camera_to_world metadata")
             return {
-                "rgb": alpha_over(torch.cat([torso["rgb"], torso["alpha"]], dim=-1), background),
+                "rgb": alpha_over(torch.cat([torso["rgb"], torso["alpha"]], dim=-1), self._background_at(ray_bundle)),
                 "torso_alpha": torso["alpha"],
                 "torso_deformation": torso["deformation"],
             }
@@ -397,6 +398,7 @@ class ERNeRFModel(Model):
             # Head stages: the dataset's own torso layer over bc.jpg, so the head never explains the torso.
             backdrop = ray_bundle.metadata["background"].reshape(num_rays, 3)
         else:
+            background = self._background_at(ray_bundle)
             base = background if self.viewer_show_background else torch.ones_like(background)
             backdrop = base
             torso = self._torso(ray_bundle) if self.torso_ready else None
