@@ -37,8 +37,9 @@ from ernerf_ns.render import (
 from ernerf_ns.synthetic import SyntheticPortrait, make_synthetic_portrait
 from ernerf_ns.training import train
 
-TRAIN_STEPS = 10
-"""Enough to write a loadable checkpoint; rendering is checked for plumbing, not quality."""
+TRAIN_STEPS = 60
+"""Rendering is checked for plumbing, not quality, but the head needs some density before audio shows in uint8
+frames: after 10 steps silence and a tone differed in 2 of 12288 values (a flaky check), after 50 by 3.0 on average."""
 SIZE = 64
 """Training resolution of the synthetic portrait (pixels)."""
 
@@ -272,9 +273,13 @@ def test_silence_and_a_loud_tone_render_different_mouths(config_path):
     for features in (silence, tone):
         frames = render_frames(pipeline, torch.from_numpy(features), "static", eye="fixed", progress=False)
         renders.append(torch.from_numpy(next(frames)).float())
-    difference = (renders[0] - renders[1]).abs()
-    assert not torch.equal(renders[0], renders[1])
-    assert 0 < difference.mean() < 64
+    difference = (renders[0] - renders[1]).abs().mean(-1)
+    x0, y0, x1, y1 = pipeline.datamanager.train_dataset.metadata["lips_rects"][0].round().int().tolist()
+    lips = float(difference[y0 : y1 + 1, x0 : x1 + 1].mean())
+    # The static pose is training frame 0; measured 21-31 grey levels in its lips box after 40-60 steps.
+    # That the change stays on the mouth once trained is test_training's check, not this one's.
+    assert lips > 2.0, f"the mouth changed by {lips:.2f} grey levels between silence and a tone"
+    assert float(difference.mean()) < 64, "the render should stay a portrait, not change everywhere"
 
 
 VIDEO_SIZE = (100, 80)

@@ -22,7 +22,13 @@ SHORT = StageSchedule(head_steps=4, lips_steps=3, torso_steps=4)
 def test_stage_at_each_step_follows_the_schedule():
     stages = StageSchedule(head_steps=10, lips_steps=5, torso_steps=20)
     assert [stages.stage_at(s) for s in (0, 9, 10, 14, 15, 34, 99)] == [
-        "head", "head", "lips", "lips", "torso", "torso", "torso"
+        "head",
+        "head",
+        "lips",
+        "lips",
+        "torso",
+        "torso",
+        "torso",
     ]
     no_lips = StageSchedule(head_steps=10, lips_steps=0, torso_steps=5)
     assert [no_lips.stage_at(s) for s in (9, 10, 50)] == ["head", "torso", "torso"]

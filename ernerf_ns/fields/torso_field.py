@@ -55,7 +55,10 @@ class TorsoField(nn.Module):
         self.shrink = shrink
         self.pose_encoding = AdaptivePoseEncoding(num_frequencies=pose_frequencies)
         self.pixel_encoding = NeRFEncoding(
-            in_dim=2, num_frequencies=pixel_frequencies, min_freq_exp=0.0, max_freq_exp=pixel_frequencies - 1,
+            in_dim=2,
+            num_frequencies=pixel_frequencies,
+            min_freq_exp=0.0,
+            max_freq_exp=pixel_frequencies - 1,
             include_input=True,
         )
         self.individual_codes = nn.Parameter(torch.randn(num_frames, individual_dim) * 0.1)
