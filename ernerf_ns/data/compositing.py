@@ -12,8 +12,12 @@ Image = TypeVar("Image")
 
 def alpha_over(layer_rgba: Image, background: Image) -> Image:
     """A straight-alpha RGBA layer (e.g. torso_imgs/<i>.png) over an RGB background, [..., 3]."""
-    alpha = layer_rgba[..., 3:]
-    return layer_rgba[..., :3] * alpha + background * (1 - alpha)
+    return layer_over(layer_rgba[..., :3], layer_rgba[..., 3:], background)
+
+
+def layer_over(rgb: Image, alpha: Image, background: Image) -> Image:
+    """A straight-alpha layer given as colour [..., 3] and alpha [..., 1] (the torso field's outputs)."""
+    return rgb * alpha + background * (1 - alpha)
 
 
 def premultiplied_over(rgb: Image, alpha: Image, background: Image) -> Image:

@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from ernerf_ns.audio.windows import smoothing_window
-from ernerf_ns.data.compositing import alpha_over, premultiplied_over
+from ernerf_ns.data.compositing import layer_over, premultiplied_over
 from ernerf_ns.data.errors import DatasetError
 from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.fields.audio_encoder import AudioEncoder
@@ -120,6 +120,12 @@ class ERNeRFModelConfig(ModelConfig):
     """Weight of the torso alpha entropy loss (each pixel torso or not)."""
     anchor_weight: float = 1.0
     """Weight of the regulariser keeping the pose-encoding anchors' homogeneous coordinate at 1."""
+
+
+def binary_entropy(alpha: Float[Tensor, "*bs 1"]) -> Float[Tensor, ""]:
+    """Mean entropy (bits) of per-pixel opacities: low when each pixel is fully the layer or fully not."""
+    alpha = alpha.clamp(1e-5, 1 - 1e-5)
+    return (-alpha * torch.log2(alpha) - (1 - alpha) * torch.log2(1 - alpha)).mean()
 
 
 class ERNeRFModel(Model):
@@ -387,7 +393,7 @@ class ERNeRFModel(Model):
             if torso is None:
                 raise ValueError("torso-stage rays need pixel_coords and camera_to_world metadata")
             return {
-                "rgb": alpha_over(torch.cat([torso["rgb"], torso["alpha"]], dim=-1), self._background_at(ray_bundle)),
+                "rgb": layer_over(torso["rgb"], torso["alpha"], self._background_at(ray_bundle)),
                 "torso_alpha": torso["alpha"],
                 "torso_deformation": torso["deformation"],
             }
@@ -403,7 +409,7 @@ class ERNeRFModel(Model):
             backdrop = base
             torso = self._torso(ray_bundle) if self.torso_ready else None
             if torso is not None:
-                outputs["torso"] = alpha_over(torch.cat([torso["rgb"], torso["alpha"]], dim=-1), base)
+                outputs["torso"] = layer_over(torso["rgb"], torso["alpha"], base)
                 outputs["torso_alpha"] = torso["alpha"]
                 if self.viewer_show_torso:
                     backdrop = outputs["torso"]
@@ -505,11 +511,9 @@ class ERNeRFModel(Model):
 
     def _torso_losses(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Dict[str, Tensor]:
         assert self.torso_field is not None
-        alpha = outputs["torso_alpha"].clamp(1e-5, 1 - 1e-5)
-        entropy = -alpha * torch.log2(alpha) - (1 - alpha) * torch.log2(1 - alpha)
         return {
             "torso_rgb_loss": (outputs["rgb"] - self._target(batch)).pow(2).mean(),
-            "torso_alpha_entropy_loss": self.config.torso_alpha_entropy_weight * entropy.mean(),
+            "torso_alpha_entropy_loss": self.config.torso_alpha_entropy_weight * binary_entropy(outputs["torso_alpha"]),
             "anchor_loss": self.config.anchor_weight * self.torso_field.pose_encoding.anchor_regulariser(),
         }
 
@@ -545,9 +549,7 @@ class ERNeRFModel(Model):
             error = (pred - image).norm(dim=-1).detach()
             losses["uncertainty_loss"] = frac * ((error / (2 * beta**2) + beta.log() ** 2 / 2) * face).mean()
         losses["rgb_loss"] = per_ray.mean()
-        alpha = outputs["accumulation"].clamp(1e-5, 1 - 1e-5)
-        entropy = -alpha * torch.log2(alpha) - (1 - alpha) * torch.log2(1 - alpha)
-        losses["alpha_entropy_loss"] = self.config.alpha_entropy_weight * entropy.mean()
+        losses["alpha_entropy_loss"] = self.config.alpha_entropy_weight * binary_entropy(outputs["accumulation"])
         audio_att = outputs["audio_attention"][:, 0]
         losses["ambient_loss"] = (
             frac
