@@ -232,15 +232,17 @@ def render_frames(
         outputs = model.get_outputs_for_camera(cameras[i : i + 1].to(model.device))
         if model.torso_ready:
             # Trained through the torso stage: the model's own head over its pose-driven torso over bc.jpg.
-            yield (outputs["rgb"].cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-            continue
-        head, acc = outputs["head_rgb"].cpu(), outputs["accumulation"].cpu()
-        if background.shape[:2] != head.shape[:2]:
-            raise RenderError(f"bc.jpg is {tuple(background.shape[:2])} but the camera renders {tuple(head.shape[:2])}")
-        torso = None
-        if source.torso_filenames is not None:
-            torso = load_image(source.torso_filenames[pose_indices[i]], "RGBA")
-        rgb = composite(head, acc, background, torso)
+            rgb = outputs["rgb"].cpu().clamp(0, 1)
+        else:
+            head, acc = outputs["head_rgb"].cpu(), outputs["accumulation"].cpu()
+            if background.shape[:2] != head.shape[:2]:
+                raise RenderError(
+                    f"bc.jpg is {tuple(background.shape[:2])} but the camera renders {tuple(head.shape[:2])}"
+                )
+            torso = None
+            if source.torso_filenames is not None:
+                torso = load_image(source.torso_filenames[pose_indices[i]], "RGBA")
+            rgb = composite(head, acc, background, torso)
         yield (rgb * 255).round().to(torch.uint8).numpy()
 
 
