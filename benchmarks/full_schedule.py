@@ -11,19 +11,17 @@ and full-frame render speed. The reference, computed in the same run, is the mea
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import torch
 import tyro
-from train_speed import _sync, timed_steps  # sibling script in benchmarks/
+from timing import device_name, full_frame_ms, timed_steps  # sibling module in benchmarks/
 
 from ernerf_ns.baselines import mean_colour_baseline_psnr
 from ernerf_ns.config import ernerf_method, ernerf_tiny_method
 from ernerf_ns.stages import StageSchedule
-from ernerf_ns.synthetic import make_synthetic_portrait
+from ernerf_ns.synthetic import synthetic_portrait_folder
 from ernerf_ns.training import setup_trainer
 
 
@@ -47,8 +45,7 @@ class FullSchedule:
     """Full frames timed for the render speed."""
 
     def main(self) -> None:
-        if not (self.data / "transforms_train.json").is_file():
-            make_synthetic_portrait(self.data, frames=self.frames, size=self.size, write_video=False)
+        synthetic_portrait_folder(self.data, self.frames, self.size)
         method = ernerf_method if self.method == "ernerf" else ernerf_tiny_method
         config = copy.deepcopy(method.config)
         stages = StageSchedule(self.head_steps, self.lips_steps, self.torso_steps)
@@ -68,18 +65,9 @@ class FullSchedule:
             head_psnr[stage] = pipeline.get_average_eval_image_metrics()["head_psnr"]
         metrics = pipeline.get_average_eval_image_metrics()
         pipeline.eval()
-        model = pipeline.model
         camera, _ = pipeline.datamanager.next_eval_image(0)
-        camera = camera.to(trainer.device)
-        model.get_outputs_for_camera(camera)
-        _sync()
-        start = time.perf_counter()
-        for _ in range(self.render_repeats):
-            model.get_outputs_for_camera(camera)
-        _sync()
-        frame_ms = (time.perf_counter() - start) / self.render_repeats * 1000
+        frame_ms = full_frame_ms(pipeline.model, camera, self.render_repeats)
         extra = "".join(f", {k.upper()} {metrics[k]:.3f}" for k in ("lpips", "lmd") if k in metrics)
-        device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
         print(
             f"full_schedule {self.method} {self.size}px: head {stages.head_steps} steps {seconds['head']:.0f} s, "
             f"lips {stages.lips_steps} steps {seconds['lips']:.0f} s, torso {stages.torso_steps} steps "
@@ -87,7 +75,7 @@ class FullSchedule:
             f"{head_psnr['lips']:.2f} dB after the lips stage, head+torso "
             f"{metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}{extra} (mean-colour head baseline "
             f"{mean_colour_baseline_psnr(self.data):.2f} dB); full frame {frame_ms:.0f} ms "
-            f"({1000 / frame_ms:.1f} fps); {device}"
+            f"({1000 / frame_ms:.1f} fps); {device_name()}"
         )
 
 

@@ -19,13 +19,13 @@ from typing import Literal
 
 import torch
 import tyro
-from train_speed import _sync  # sibling script in benchmarks/
+from timing import device_name, sync  # sibling module in benchmarks/
 
 from ernerf_ns.audio.feature_files import load_feature_file
 from ernerf_ns.config import ernerf_method, ernerf_tiny_method
 from ernerf_ns.render import render_frames
 from ernerf_ns.stages import StageSchedule
-from ernerf_ns.synthetic import make_synthetic_portrait
+from ernerf_ns.synthetic import synthetic_portrait_folder
 from ernerf_ns.training import train
 
 
@@ -45,9 +45,7 @@ class RenderFps:
     """Frames rendered and timed (after 3 warm-up frames)."""
 
     def main(self) -> None:
-        data = self.workdir / f"data{self.size}"
-        if not (data / "transforms_train.json").is_file():
-            make_synthetic_portrait(data, frames=100, size=self.size, write_video=False)
+        data = synthetic_portrait_folder(self.workdir / f"data{self.size}", frames=100, size=self.size)
         config = copy.deepcopy((ernerf_method if self.method == "ernerf" else ernerf_tiny_method).config)
         config.pipeline.model.stages = StageSchedule(self.train_steps, 0, self.torso_steps)
         config.__post_init__()
@@ -59,25 +57,24 @@ class RenderFps:
         frames = render_frames(pipeline, features, progress=False)
         for _ in range(3):
             next(frames)
-        _sync()
+        sync()
         start = time.perf_counter()
         count = sum(1 for _ in frames)
-        _sync()
+        sync()
         fps = count / (time.perf_counter() - start)
 
         cameras = pipeline.datamanager.train_dataset.cameras
-        _sync()
+        sync()
         start = time.perf_counter()
         with torch.no_grad():
             for i in range(count):
                 pipeline.model.get_outputs_for_camera(cameras[i : i + 1].to(pipeline.model.device))
-        _sync()
+        sync()
         reference_fps = count / (time.perf_counter() - start)
-        device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
         print(
             f"render_fps {self.method} {self.size}x{self.size}: {fps:.1f} frames/s through ernerf-render "
             f"({fps / reference_fps:.2f}x nerfstudio's full-image path at {reference_fps:.1f} frames/s), "
-            f"{count} frames after {self.train_steps} head and {self.torso_steps} torso steps; {device}"
+            f"{count} frames after {self.train_steps} head and {self.torso_steps} torso steps; {device_name()}"
         )
 
 

@@ -10,38 +10,17 @@ torch.compile (`--pipeline.model.compile-hash-grid True`), and with the pure-PyT
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 import tyro
-from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from nerfstudio.engine.trainer import Trainer
+from timing import device_name, full_frame_ms, timed_steps  # sibling module in benchmarks/
 
 from ernerf_ns.baselines import mean_colour_baseline_psnr
 from ernerf_ns.config import ernerf_method
-from ernerf_ns.synthetic import make_synthetic_portrait
+from ernerf_ns.synthetic import synthetic_portrait_folder
 from ernerf_ns.training import setup_trainer
-
-
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def timed_steps(trainer: Trainer, first: int, count: int) -> float:
-    """Seconds for `count` training iterations (callbacks included), as the Trainer runs them."""
-    _sync()
-    start = time.perf_counter()
-    for step in range(first, first + count):
-        for callback in trainer.callbacks:
-            callback.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
-        trainer.train_iteration(step)
-        for callback in trainer.callbacks:
-            callback.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
-    _sync()
-    return time.perf_counter() - start
 
 
 def make_trainer(data: Path, output: Path, marcher: str, steps: int, compile_hash_grid: bool = False) -> Trainer:
@@ -67,21 +46,14 @@ class TrainSpeed:
     """Untimed iterations first (nerfacc's JIT build, occupancy warm-up, allocator)."""
 
     def main(self) -> None:
-        if not (self.data / "transforms_train.json").is_file():
-            make_synthetic_portrait(self.data, frames=self.frames, size=self.size, write_video=False)
+        synthetic_portrait_folder(self.data, self.frames, self.size)
         trainer = make_trainer(self.data, self.data.parent / "runs", "nerfacc", self.steps)
         rays = trainer.pipeline.datamanager.get_train_rays_per_batch()
         timed_steps(trainer, 0, self.warmup_steps)
         seconds = timed_steps(trainer, self.warmup_steps, self.steps - self.warmup_steps)
         metrics = trainer.pipeline.get_average_eval_image_metrics()
         camera, _ = trainer.pipeline.datamanager.next_eval_image(0)
-        trainer.pipeline.model.get_outputs_for_camera(camera.to(trainer.device))
-        _sync()
-        start = time.perf_counter()
-        for _ in range(5):
-            trainer.pipeline.model.get_outputs_for_camera(camera.to(trainer.device))
-        _sync()
-        render_ms = (time.perf_counter() - start) / 5 * 1000
+        render_ms = full_frame_ms(trainer.pipeline.model, camera, repeats=5)
 
         step_ms = seconds / (self.steps - self.warmup_steps) * 1000
         references = {}
@@ -93,13 +65,12 @@ class TrainSpeed:
             ref_seconds = timed_steps(reference, self.warmup_steps, self.reference_steps)
             references[name] = ref_seconds / self.reference_steps * 1000
         ratios = ", ".join(f"{ms / step_ms:.2f}x the {name} run ({ms:.1f} ms/step)" for name, ms in references.items())
-        device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
         print(
             f"train_speed ernerf {self.size}px: {rays / step_ms * 1000:,.0f} rays/s, {step_ms:.1f} ms/step "
             f"({ratios}); "
             f"held-out PSNR "
             f"{metrics['psnr']:.2f} dB after {self.steps} steps in {seconds + 0:.0f} s timed (mean-colour baseline "
-            f"{mean_colour_baseline_psnr(self.data):.2f} dB); full-frame render {render_ms:.0f} ms; {device}"
+            f"{mean_colour_baseline_psnr(self.data):.2f} dB); full-frame render {render_ms:.0f} ms; {device_name()}"
         )
 
 

@@ -521,6 +521,17 @@ def make_synthetic_portrait(
     )
 
 
+def synthetic_portrait_folder(out: Path, frames: int, size: int) -> Path:
+    """`out`, with a synthetic portrait written there first unless one already is (its transforms_train.json).
+
+    Benchmarks and examples reuse the set of an earlier run; `frames` and `size` apply only when it is made.
+    """
+    out = Path(out)
+    if not (out / "transforms_train.json").is_file():
+        make_synthetic_portrait(out, frames=frames, size=size, write_video=False)
+    return out
+
+
 @dataclass
 class SyntheticCLI:
     """Write a synthetic talking portrait (known poses, audio-driven mouth) in ER-NeRF's dataset layout."""

@@ -16,7 +16,7 @@ import tyro
 
 from ernerf_ns.baselines import mean_colour_baseline_psnr
 from ernerf_ns.config import ernerf_tiny_method
-from ernerf_ns.synthetic import make_synthetic_portrait
+from ernerf_ns.synthetic import synthetic_portrait_folder
 from ernerf_ns.training import train
 
 
@@ -32,9 +32,7 @@ class Demo:
     """Training iterations (the default runs ernerf-tiny's head, lips and torso stages)."""
 
     def main(self) -> None:
-        data = self.output / "data"
-        if not (data / "transforms_train.json").is_file():
-            make_synthetic_portrait(data, frames=self.frames, size=self.size, write_video=False)
+        data = synthetic_portrait_folder(self.output / "data", self.frames, self.size)
         start = time.time()
         trainer = train(ernerf_tiny_method.config, data, self.output / "runs", max_steps=self.steps)
         minutes = (time.time() - start) / 60

@@ -1,0 +1,48 @@
+"""Wall-clock timing shared by the benchmark scripts, synchronised with the GPU when there is one."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from nerfstudio.cameras.cameras import Cameras
+from nerfstudio.engine.callbacks import TrainingCallbackLocation
+from nerfstudio.engine.trainer import Trainer
+from nerfstudio.models.base_model import Model
+
+
+def sync() -> None:
+    """Wait for queued CUDA work, so the clock measures it and not just its launch."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def device_name() -> str:
+    """What the result line says the figure was measured on."""
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+
+
+def timed_steps(trainer: Trainer, first: int, count: int) -> float:
+    """Seconds for `count` training iterations (callbacks included), as the Trainer runs them."""
+    sync()
+    start = time.perf_counter()
+    for step in range(first, first + count):
+        for callback in trainer.callbacks:
+            callback.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
+        trainer.train_iteration(step)
+        for callback in trainer.callbacks:
+            callback.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+    sync()
+    return time.perf_counter() - start
+
+
+def full_frame_ms(model: Model, camera: Cameras, repeats: int) -> float:
+    """Milliseconds per full-image render of `camera` (nerfstudio's path), after one untimed render."""
+    camera = camera.to(model.device)
+    model.get_outputs_for_camera(camera)
+    sync()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        model.get_outputs_for_camera(camera)
+    sync()
+    return (time.perf_counter() - start) / repeats * 1000
