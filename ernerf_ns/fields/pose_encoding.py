@@ -18,6 +18,17 @@ DEFAULT_ANCHORS = ((0.0, -0.3, 0.0), (-0.3, -0.5, 0.0), (0.3, -0.5, 0.0))
 the start only has to be in front of the camera and spread out."""
 
 
+def octave_encoding(in_dim: int, num_frequencies: int) -> NeRFEncoding:
+    """The input plus sin/cos at `num_frequencies` octaves (2^0 … 2^(n-1)): the torso's pixel and pose encodings."""
+    return NeRFEncoding(
+        in_dim=in_dim,
+        num_frequencies=num_frequencies,
+        min_freq_exp=0.0,
+        max_freq_exp=num_frequencies - 1,
+        include_input=True,
+    )
+
+
 class AdaptivePoseEncoding(nn.Module):
     """Learnable homogeneous anchor points → camera space → (x/z, y/z) per anchor → frequency encoding.
 
@@ -29,13 +40,7 @@ class AdaptivePoseEncoding(nn.Module):
         super().__init__()
         anchors = torch.tensor(DEFAULT_ANCHORS, dtype=torch.float32)
         self.anchors = nn.Parameter(torch.cat([anchors, torch.ones(len(anchors), 1)], dim=-1))
-        self.frequency_encoding = NeRFEncoding(
-            in_dim=2 * len(anchors),
-            num_frequencies=num_frequencies,
-            min_freq_exp=0.0,
-            max_freq_exp=num_frequencies - 1,
-            include_input=True,
-        )
+        self.frequency_encoding = octave_encoding(2 * len(anchors), num_frequencies)
 
     def get_out_dim(self) -> int:
         return self.frequency_encoding.get_out_dim()

@@ -11,13 +11,12 @@ from typing import Literal
 
 import torch
 from jaxtyping import Float
-from nerfstudio.field_components.encodings import NeRFEncoding
 from torch import Tensor, nn
 
 from ernerf_ns.fields.hash_grid import HashGrid2D
 from ernerf_ns.fields.head_field import COLOR_MARGIN
 from ernerf_ns.fields.mlp import MLP
-from ernerf_ns.fields.pose_encoding import AdaptivePoseEncoding
+from ernerf_ns.fields.pose_encoding import AdaptivePoseEncoding, octave_encoding
 
 
 class TorsoField(nn.Module):
@@ -54,13 +53,7 @@ class TorsoField(nn.Module):
         super().__init__()
         self.shrink = shrink
         self.pose_encoding = AdaptivePoseEncoding(num_frequencies=pose_frequencies)
-        self.pixel_encoding = NeRFEncoding(
-            in_dim=2,
-            num_frequencies=pixel_frequencies,
-            min_freq_exp=0.0,
-            max_freq_exp=pixel_frequencies - 1,
-            include_input=True,
-        )
+        self.pixel_encoding = octave_encoding(2, pixel_frequencies)
         self.individual_codes = nn.Parameter(torch.randn(num_frames, individual_dim) * 0.1)
         condition_dim = self.pixel_encoding.get_out_dim() + self.pose_encoding.get_out_dim() + individual_dim
         self.deform_net = MLP(condition_dim, 2, hidden_dim=hidden_dim, num_layers=3)
