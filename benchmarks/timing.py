@@ -6,9 +6,10 @@ import time
 
 import torch
 from nerfstudio.cameras.cameras import Cameras
-from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from nerfstudio.engine.trainer import Trainer
 from nerfstudio.models.base_model import Model
+
+from ernerf_ns.training import run_steps
 
 
 def sync() -> None:
@@ -26,12 +27,7 @@ def timed_steps(trainer: Trainer, first: int, count: int) -> float:
     """Seconds for `count` training iterations (callbacks included), as the Trainer runs them."""
     sync()
     start = time.perf_counter()
-    for step in range(first, first + count):
-        for callback in trainer.callbacks:
-            callback.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
-        trainer.train_iteration(step)
-        for callback in trainer.callbacks:
-            callback.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+    run_steps(trainer, first, count)
     sync()
     return time.perf_counter() - start
 

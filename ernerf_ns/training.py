@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 from typing import Optional
 
+from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
 
 
@@ -46,3 +47,16 @@ def train(
     trainer = setup_trainer(config, data, output_dir, max_steps, device)
     trainer.train()
     return trainer
+
+
+def run_steps(trainer: Trainer, first: int, count: int) -> None:
+    """Training iterations `first` … `first + count - 1` with the callbacks around each, as `Trainer.train`
+    runs them, but without its checkpoints, evaluation and logging (benchmarks time them, tests step through
+    the stages)."""
+    for step in range(first, first + count):
+        trainer.pipeline.train()
+        for callback in trainer.callbacks:
+            callback.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
+        trainer.train_iteration(step)
+        for callback in trainer.callbacks:
+            callback.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)

@@ -6,13 +6,12 @@ import copy
 
 import pytest
 import torch
-from nerfstudio.engine.callbacks import TrainingCallbackLocation
 
 from ernerf_ns.config import ernerf_head_method, ernerf_method, ernerf_tiny_method
 from ernerf_ns.optimizers import piecewise_geometric
 from ernerf_ns.stages import StageSchedule
 from ernerf_ns.trainer import stage_milestones
-from ernerf_ns.training import setup_trainer
+from ernerf_ns.training import run_steps, setup_trainer
 
 HEAD_GROUPS = ("grids", "nets", "audio_attention")
 TORSO_GROUPS = ("torso_grids", "torso_nets")
@@ -75,17 +74,6 @@ def _short_config(**model_overrides):
     return config
 
 
-def _run(trainer, steps) -> None:
-    """Training steps as Trainer.train runs them (callbacks around each iteration)."""
-    for step in steps:
-        trainer.pipeline.train()
-        for callback in trainer.callbacks:
-            callback.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
-        trainer.train_iteration(step)
-        for callback in trainer.callbacks:
-            callback.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
-
-
 def _snapshot(model) -> dict:
     return {name: [p.detach().clone() for p in params] for name, params in model.get_param_groups().items()}
 
@@ -100,17 +88,17 @@ def test_each_stage_changes_only_its_own_parameters(synthetic_portrait, tmp_path
     model.occupancy_grid.binaries.fill_(True)
 
     start = _snapshot(model)
-    _run(trainer, range(0, SHORT.lips_start))
+    run_steps(trainer, 0, SHORT.lips_start)
     after_head = _snapshot(model)
     assert all(_changed(start, after_head, HEAD_GROUPS).values())
     assert not any(_changed(start, after_head, TORSO_GROUPS).values())
 
-    _run(trainer, range(SHORT.lips_start, SHORT.torso_start))
+    run_steps(trainer, SHORT.lips_start, SHORT.lips_steps)
     after_lips = _snapshot(model)
     assert _changed(after_head, after_lips, ("grids", "nets")) == {"grids": True, "nets": True}
     assert not any(_changed(after_head, after_lips, TORSO_GROUPS).values())
 
-    _run(trainer, range(SHORT.torso_start, SHORT.total_steps))
+    run_steps(trainer, SHORT.torso_start, SHORT.torso_steps)
     after_torso = _snapshot(model)
     assert not any(_changed(after_lips, after_torso, HEAD_GROUPS).values())
     assert all(_changed(after_lips, after_torso, TORSO_GROUPS).values())
