@@ -2,8 +2,8 @@
 
     python benchmarks/hash_grid_speed.py
 
-Compares our PyTorch lookup eager against the same lookup under torch.compile (the CUDA default when
-tinycudann is absent), and tinycudann when it is importable, in the same run.
+Compares our fused Triton kernel (the CUDA default when tinycudann is absent) against our PyTorch lookup,
+eager and under torch.compile, and tinycudann when it is importable, in the same run.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ class HashGridSpeed:
             _set_compile(encoding, True)
             compiled = _time(encoding, points, self.repeats)
             line += f", torch.compile {compiled:.1f} ms ({eager / compiled:.1f}x)"
+            fused = TriPlaneHashEncoding(implementation="triton").to(device)
+            triton_ms = _time(fused, points, self.repeats)
+            line += f", Triton {triton_ms:.2f} ms ({eager / triton_ms:.1f}x eager)"
             try:
                 import tinycudann  # noqa: F401
 

@@ -1,4 +1,4 @@
-"""On a CUDA machine, nerfacc's kernels and the pure-PyTorch path compute the same model.
+"""On a CUDA machine, nerfacc's and Triton's kernels and the pure-PyTorch path compute the same model.
 
 Skipped without a GPU; run on the device machine with `pytest tests/test_cuda_paths.py`.
 """
@@ -26,6 +26,7 @@ def trained(tmp_path_factory):
     make_synthetic_portrait(root / "data", frames=33, size=64, write_video=False)
     config = copy.deepcopy(ernerf_tiny_method.config)
     config.pipeline.model.stages = StageSchedule(head_steps=300, lips_steps=50, torso_steps=200)
+    config.pipeline.model.hash_implementation = "triton"  # trained with the fused kernels, rendered on CPU below
     config.__post_init__()
     trainer = train(config, root / "data", root / "runs", max_steps=550, device="cuda")
     pipeline = trainer.pipeline
@@ -36,6 +37,8 @@ def trained(tmp_path_factory):
 
 def test_all_three_stages_train_on_cuda(trained):
     pipeline, camera = trained
+    points = torch.zeros(1, 3, device="cuda")
+    assert pipeline.model.field.encoding.planes[0].backend(points) == "triton"
     metrics = pipeline.get_average_eval_image_metrics()
     assert pipeline.model.torso_ready
     assert metrics["head_psnr"] > 24.0, metrics

@@ -29,6 +29,8 @@ from jaxtyping import Float, Int
 from nerfstudio.utils.external import TCNN_EXISTS, tcnn
 from torch import Tensor, nn
 
+from ernerf_ns.fields import hash_grid_triton
+
 UINT32_MASK = 0xFFFFFFFF
 """tcnn computes indices in uint32; we compute in int64 and keep the low 32 bits."""
 HASH_PRIME_Y = 2654435761
@@ -158,7 +160,9 @@ class HashGrid2D(nn.Module):
         log2_hashmap_size: log2 of the largest table per level.
         base_resolution: vertices per side of the coarsest level (plus one, tcnn's convention).
         max_resolution: resolution of the finest level.
-        implementation: "tcnn" uses tinycudann for CUDA inputs when it is importable, else PyTorch.
+        implementation: where CUDA inputs go: "tcnn" to tinycudann when it is importable, else to our fused
+            Triton kernel; "triton" to the Triton kernel; "torch" to the PyTorch lookup. CPU inputs always
+            take the PyTorch lookup, which is the reference the other two are tested against.
         init_scale: tables start uniform in [-init_scale, init_scale] (tcnn's and ER-NeRF's 1e-4).
     """
 
@@ -169,7 +173,7 @@ class HashGrid2D(nn.Module):
         log2_hashmap_size: int = 14,
         base_resolution: int = 64,
         max_resolution: float = 512,
-        implementation: Literal["tcnn", "torch"] = "tcnn",
+        implementation: Literal["tcnn", "triton", "torch"] = "tcnn",
         init_scale: float = 1e-4,
     ) -> None:
         super().__init__()
@@ -193,13 +197,18 @@ class HashGrid2D(nn.Module):
         self.register_buffer("_resolutions", torch.tensor(self.level_resolutions), persistent=False)
         self.register_buffer("_table_sizes", torch.tensor(self.level_table_sizes), persistent=False)
         self.register_buffer("_offsets", torch.tensor(self.level_offsets), persistent=False)
+        kernel_scales, kernel_levels = hash_grid_triton.level_table(
+            scales, self.level_resolutions, self.level_table_sizes, self.level_offsets
+        )
+        self.register_buffer("_kernel_scales", kernel_scales, persistent=False)
+        self.register_buffer("_kernel_levels", kernel_levels, persistent=False)
 
         self.params = nn.Parameter(torch.empty(self.num_entries * features_per_level).uniform_(-init_scale, init_scale))
         # tcnn modules are built lazily per CUDA device and read `self.params`; kept out of the module tree
         # so the state dict holds the table once.
         self._tcnn_encodings: dict[torch.device, Any] = {}
         self.use_compile = True
-        """On CUDA without tinycudann, run the PyTorch lookup under torch.compile."""
+        """On CUDA, run the PyTorch lookup (implementation "torch") under torch.compile."""
 
     @property
     def n_output_dims(self) -> int:
@@ -254,8 +263,25 @@ class HashGrid2D(nn.Module):
         out = self._tcnn_encoding(x.device)(flat)
         return out.float().reshape(*x.shape[:-1], self.n_output_dims)
 
+    def backend(self, x: Tensor) -> Literal["tcnn", "triton", "torch"]:
+        """Which implementation encodes `x` (see `implementation`)."""
+        if not x.is_cuda or self.implementation == "torch":
+            return "torch"
+        if self.implementation == "tcnn" and TCNN_EXISTS:
+            return "tcnn"
+        return "triton" if hash_grid_triton.TRITON_EXISTS else "torch"
+
+    def triton_fwd(self, x: Float[Tensor, "*bs 2"]) -> Float[Tensor, "*bs output_dim"]:
+        features = hash_grid_triton.encode_planes(
+            x.reshape(-1, 2), [self.params], self._kernel_scales, self._kernel_levels, self.features_per_level
+        )
+        return features.reshape(*x.shape[:-1], self.n_output_dims)
+
     def forward(self, x: Float[Tensor, "*bs 2"]) -> Float[Tensor, "*bs output_dim"]:
         """Encode points of [0, 1]^2 (outside it the grid wraps or hashes, as in tcnn; nothing is clamped)."""
-        if self.implementation == "tcnn" and TCNN_EXISTS and x.is_cuda:
+        backend = self.backend(x)
+        if backend == "tcnn":
             return self.tcnn_fwd(x)
+        if backend == "triton":
+            return self.triton_fwd(x)
         return self.pytorch_fwd(x)

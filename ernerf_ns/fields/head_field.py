@@ -65,7 +65,7 @@ class ERNeRFHeadField(nn.Module):
         log2_hashmap_size: int = 14,
         base_resolution: int = 64,
         bound: float = 1.0,
-        implementation: Literal["tcnn", "torch"] = "tcnn",
+        implementation: Literal["tcnn", "triton", "torch"] = "tcnn",
     ) -> None:
         super().__init__()
         self.audio_dim = audio_dim

@@ -48,7 +48,7 @@ class TorsoField(nn.Module):
         pose_frequencies: int = 3,
         shrink: float = 0.8,
         hidden_dim: int = 32,
-        implementation: Literal["tcnn", "torch"] = "tcnn",
+        implementation: Literal["tcnn", "triton", "torch"] = "tcnn",
     ) -> None:
         super().__init__()
         self.shrink = shrink

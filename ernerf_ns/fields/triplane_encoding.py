@@ -8,6 +8,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from ernerf_ns.fields import hash_grid_triton
 from ernerf_ns.fields.hash_grid import HashGrid2D
 
 PLANE_AXES: tuple[tuple[int, int], ...] = ((0, 1), (1, 2), (0, 2))
@@ -26,7 +27,8 @@ class TriPlaneHashEncoding(nn.Module):
         log2_hashmap_size: log2 of the largest table per level.
         base_resolution: coarsest resolution.
         bound: positions are expected in [-bound, bound]^3; the finest resolution is 512 * bound.
-        implementation: "tcnn" or "torch" (see `HashGrid2D`).
+        implementation: "tcnn", "triton" or "torch" (see `HashGrid2D`); with Triton the three planes are
+            encoded in one fused launch.
     """
 
     def __init__(
@@ -36,7 +38,7 @@ class TriPlaneHashEncoding(nn.Module):
         log2_hashmap_size: int = 14,
         base_resolution: int = 64,
         bound: float = 1.0,
-        implementation: Literal["tcnn", "torch"] = "tcnn",
+        implementation: Literal["tcnn", "triton", "torch"] = "tcnn",
     ) -> None:
         super().__init__()
         self.bound = bound
@@ -63,5 +65,15 @@ class TriPlaneHashEncoding(nn.Module):
     def forward(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs output_dim"]:
         """Encode positions in [-bound, bound]^3 (mapped to [0, 1]^3 first, as ER-NeRF does)."""
         unit = (positions + self.bound) / (2 * self.bound)
+        first = self.planes[0]
+        if first.backend(unit) == "triton":
+            features = hash_grid_triton.encode_planes(
+                unit.reshape(-1, 3),
+                [plane.params for plane in self.planes],
+                first._kernel_scales,
+                first._kernel_levels,
+                first.features_per_level,
+            )
+            return features.reshape(*positions.shape[:-1], self.n_output_dims)
         features = [plane(unit[..., list(axes)]) for plane, axes in zip(self.planes, PLANE_AXES, strict=True)]
         return torch.cat(features, dim=-1)

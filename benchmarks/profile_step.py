@@ -1,0 +1,65 @@
+"""Where a training step's time goes: torch.profiler over head-stage steps; prints the top operators.
+
+    python benchmarks/profile_step.py --data DIR [--rays-per-batch 65536]
+
+Not a result line but a table, for choosing what to speed up next (the efficiency issue asks for a profile).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+import tyro
+from timing import device_name, timed_steps  # sibling module in benchmarks/
+
+from ernerf_ns.config import ernerf_method
+from ernerf_ns.synthetic import synthetic_portrait_folder
+from ernerf_ns.training import run_steps, setup_trainer
+
+
+@dataclass
+class ProfileStep:
+    data: Path = Path("/tmp/ernerf-bench/data512")
+    """Dataset folder (a synthetic 512² set is made there if missing)."""
+    rays_per_batch: Optional[int] = None
+    """Rays per step (default: the method's)."""
+    warmup_steps: int = 300
+    """Untimed steps first (builds, occupancy warm-up)."""
+    steps: int = 20
+    """Profiled steps."""
+    rows: int = 25
+    """Operators listed."""
+    hash_implementation: str = "tcnn"
+    """Hash-grid backend (tcnn falls back to Triton without tinycudann)."""
+
+    def main(self) -> None:
+        synthetic_portrait_folder(self.data, 200, 512)
+        config = copy.deepcopy(ernerf_method.config)
+        config.pipeline.model.hash_implementation = self.hash_implementation
+        if self.rays_per_batch:
+            config.pipeline.datamanager.train_num_rays_per_batch = self.rays_per_batch
+        trainer = setup_trainer(config, self.data, self.data.parent / "profile_runs", max_steps=10**6)
+        timed_steps(trainer, 0, self.warmup_steps)
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        if torch.cuda.is_available():
+            activities.append(torch.profiler.ProfilerActivity.CUDA)
+        with torch.profiler.profile(activities=activities) as prof:
+            run_steps(trainer, self.warmup_steps, self.steps)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+        sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
+        print(prof.key_averages().table(sort_by=sort, row_limit=self.rows, max_name_column_width=60))
+        seconds = timed_steps(trainer, self.warmup_steps + self.steps, self.steps)
+        rays = trainer.pipeline.datamanager.get_train_rays_per_batch()
+        print(
+            f"profile_step: {seconds / self.steps * 1000:.1f} ms/step unprofiled at {rays} rays "
+            f"({rays * self.steps / seconds:,.0f} rays/s); {device_name()}"
+        )
+
+
+if __name__ == "__main__":
+    tyro.cli(ProfileStep).main()
