@@ -83,6 +83,6 @@ class LipsPatchSampler(PixelSampler):
         if num_uniform > 0:
             uniform = self.sample_method(num_uniform, num_images, height, width, device=indices.device)
             indices = torch.cat([indices, uniform.to(indices.dtype)], dim=0)
-        collated = collate_pixels(batch, indices.cpu(), keep_full_image)
+        collated = collate_pixels(batch, indices, keep_full_image)
         collated["patch_shape"] = torch.tensor([num_patches, side, side])
         return collated

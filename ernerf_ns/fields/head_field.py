@@ -122,12 +122,13 @@ class ERNeRFHeadField(nn.Module):
         batch = enc_x.shape[:-1]
         attention = self.region_attention(enc_x, audio.expand(*batch, -1), eye.expand(*batch, -1))
         h = self.sigma_net(torch.cat([enc_x, attention.audio, attention.eye], dim=-1))
+        # Under bf16 autocast the networks run in bf16; what leaves the field for rendering and losses is fp32.
         return {
-            "density": trunc_exp(h[..., :1]),
+            "density": trunc_exp(h[..., :1].float()),
             "geo_feat": h[..., 1:],
             "enc_x": enc_x,
-            "audio_attention": attention.audio_attention,
-            "eye_attention": attention.eye_attention,
+            "audio_attention": attention.audio_attention.float(),
+            "eye_attention": attention.eye_attention.float(),
         }
 
     def forward(
@@ -147,9 +148,9 @@ class ERNeRFHeadField(nn.Module):
         h = torch.cat(
             [self.encode_directions(directions), outputs["geo_feat"], individual_code.expand(*batch, -1)], dim=-1
         )
-        outputs["rgb"] = torch.sigmoid(self.color_net(h)) * (1 + 2 * COLOR_MARGIN) - COLOR_MARGIN
+        outputs["rgb"] = torch.sigmoid(self.color_net(h).float()) * (1 + 2 * COLOR_MARGIN) - COLOR_MARGIN
         # ER-NeRF's uncertainty must not shape the features, only read them.
-        outputs["uncertainty"] = F.softplus(self.unc_net(outputs["enc_x"].detach()))
+        outputs["uncertainty"] = F.softplus(self.unc_net(outputs["enc_x"].detach()).float())
         return outputs
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:

@@ -82,11 +82,11 @@ class TorsoField(nn.Module):
             [self.pixel_encoding(x), self.pose_encoding(camera_to_world), individual_code.expand(*x.shape[:-1], -1)],
             dim=-1,
         )
-        deformation = self.deform_net(condition)
+        deformation = self.deform_net(condition).float()  # fp32 also under bf16 autocast
         moved = (x + deformation).clamp(-1, 1)
         features = self.grid((moved + 1) / 2)
         h = self.torso_net(torch.cat([features, condition], dim=-1))
-        squash = torch.sigmoid(h) * (1 + 2 * COLOR_MARGIN) - COLOR_MARGIN
+        squash = torch.sigmoid(h.float()) * (1 + 2 * COLOR_MARGIN) - COLOR_MARGIN
         return {"alpha": squash[..., :1].clamp(0, 1), "rgb": squash[..., 1:], "deformation": deformation}
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
