@@ -1,12 +1,16 @@
-"""Frames per second of `ernerf-render` (new audio → composited frames); prints one result line.
+"""Frames per second of full-frame renders (new audio → composited frames); prints one result line.
 
     python benchmarks/render_fps.py                         # CPU: ernerf-tiny at 64²
     python benchmarks/render_fps.py --size 512 --method ernerf --train-steps 500   # GPU machine
 
 The model is trained briefly on a synthetic portrait (render cost depends on how much of the occupancy
-grid is occupied, so an untrained model would flatter the figure). The reference, timed in the same run,
-is nerfstudio's own full-image path (`get_outputs_for_camera`) on the same cameras, so the ratio shows
-what ernerf-render's compositing and frame handling add.
+grid is occupied, so an untrained model would flatter the figure). Timed, on the training cameras:
+
+- `ernerf-render`'s frames (`render_frames`: full frame, uint8 on the host);
+- the model's full frame (`get_outputs_for_camera`: head over learned torso over bc.jpg, the frame renderer);
+- the head alone (`frame_renderer.head`: the marched head layer, no torso or background);
+- the reference, in the same run: nerfstudio's chunked full-image path (`get_outputs_for_camera_chunked`),
+  which computes the same full frame.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Literal
 
 import torch
 import tyro
-from timing import device_name, sync  # sibling module in benchmarks/
+from timing import device_name, frames_per_second, sync  # sibling module in benchmarks/
 
 from ernerf_ns.audio.feature_files import load_feature_file
 from ernerf_ns.config import ernerf_method, ernerf_tiny_method
@@ -42,7 +46,7 @@ class RenderFps:
     torso_steps: int = 100
     """Torso-stage iterations after them, so frames include the learned torso layer."""
     frames: int = 50
-    """Frames rendered and timed (after 3 warm-up frames)."""
+    """Frames rendered and timed by each path (after 3 warm-up frames)."""
 
     def main(self) -> None:
         data = synthetic_portrait_folder(self.workdir / f"data{self.size}", frames=100, size=self.size)
@@ -52,6 +56,7 @@ class RenderFps:
         trainer = train(config, data, self.workdir / "runs", max_steps=self.train_steps + self.torso_steps)
         pipeline = trainer.pipeline
         pipeline.eval()
+        model = pipeline.model
         features = torch.from_numpy(load_feature_file(data / "aud.npy"))[: self.frames + 3]
 
         frames = render_frames(pipeline, features, progress=False)
@@ -61,19 +66,17 @@ class RenderFps:
         start = time.perf_counter()
         count = sum(1 for _ in frames)
         sync()
-        fps = count / (time.perf_counter() - start)
+        video_fps = count / (time.perf_counter() - start)
 
-        cameras = pipeline.datamanager.train_dataset.cameras
-        sync()
-        start = time.perf_counter()
+        cameras = pipeline.datamanager.train_dataset.cameras.to(model.device)
         with torch.no_grad():
-            for i in range(count):
-                pipeline.model.get_outputs_for_camera(cameras[i : i + 1].to(pipeline.model.device))
-        sync()
-        reference_fps = count / (time.perf_counter() - start)
+            frame_fps = frames_per_second(model.get_outputs_for_camera, cameras, count)
+            head_fps = frames_per_second(model.frame_renderer.head, cameras, count)
+            chunked_fps = frames_per_second(model.get_outputs_for_camera_chunked, cameras, count)
         print(
-            f"render_fps {self.method} {self.size}x{self.size}: {fps:.1f} frames/s through ernerf-render "
-            f"({fps / reference_fps:.2f}x nerfstudio's full-image path at {reference_fps:.1f} frames/s), "
+            f"render_fps {self.method} {self.size}x{self.size}: full frame {frame_fps:.1f} frames/s "
+            f"({frame_fps / chunked_fps:.2f}x nerfstudio's chunked full-image path at {chunked_fps:.1f} frames/s), "
+            f"head alone {head_fps:.1f} frames/s, {video_fps:.1f} frames/s through ernerf-render; "
             f"{count} frames after {self.train_steps} head and {self.torso_steps} torso steps; {device_name()}"
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import torch
 from nerfstudio.cameras.cameras import Cameras
@@ -42,3 +43,15 @@ def full_frame_ms(model: Model, camera: Cameras, repeats: int) -> float:
         model.get_outputs_for_camera(camera)
     sync()
     return (time.perf_counter() - start) / repeats * 1000
+
+
+def frames_per_second(render: Callable[[Cameras], object], cameras: Cameras, count: int, warmup: int = 3) -> float:
+    """Frames per second of `render` on cameras 0 … count-1 (cycling), after `warmup` untimed frames."""
+    for i in range(warmup):
+        render(cameras[i % len(cameras) : i % len(cameras) + 1])
+    sync()
+    start = time.perf_counter()
+    for i in range(count):
+        render(cameras[i % len(cameras) : i % len(cameras) + 1])
+    sync()
+    return count / (time.perf_counter() - start)

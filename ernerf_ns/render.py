@@ -11,11 +11,13 @@ each frame is pasted back into the original video frame the dataset was cropped 
 
 from __future__ import annotations
 
+import queue
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Callable, Iterable, List, Literal, Optional
 
 import numpy as np
 import soundfile
@@ -232,7 +234,7 @@ def render_frames(
         outputs = model.get_outputs_for_camera(cameras[i : i + 1].to(model.device))
         if model.torso_ready:
             # Trained through the torso stage: the model's own head over its pose-driven torso over bc.jpg.
-            rgb = outputs["rgb"].cpu().clamp(0, 1)
+            rgb = outputs["rgb"].clamp(0, 1)
         else:
             head, acc = outputs["head_rgb"].cpu(), outputs["accumulation"].cpu()
             if background.shape[:2] != head.shape[:2]:
@@ -243,11 +245,60 @@ def render_frames(
             if source.torso_filenames is not None:
                 torso = load_image(source.torso_filenames[pose_indices[i]], "RGBA")
             rgb = composite(head, acc, background, torso)
-        yield (rgb * 255).round().to(torch.uint8).numpy()
+        # To uint8 where the frame was rendered: a quarter of the bytes to copy off the GPU.
+        yield (rgb * 255).round().to(torch.uint8).cpu().numpy()
+
+
+FRAME_QUEUE_SIZE = 4
+"""Rendered frames that may wait for the encoder: enough to ride out a slow frame, few enough to bound memory."""
+
+
+def encode_while_rendering(frames: Iterable[np.ndarray], encode: Callable[[np.ndarray], object]) -> int:
+    """Pass each of `frames` to `encode` on a writer thread, so frame i is encoded while frame i+1 renders.
+
+    Frames wait in a queue of FRAME_QUEUE_SIZE, so rendering runs at most that far ahead. An exception in
+    `encode` stops the rendering at the next frame and is raised here; one raised while rendering stops the
+    writer (frames still queued are dropped) and propagates. Returns the number of frames encoded.
+    """
+    waiting: queue.Queue = queue.Queue(maxsize=FRAME_QUEUE_SIZE)
+    end = object()
+    failures: List[BaseException] = []
+    abandoned = threading.Event()
+
+    def write() -> None:
+        while (frame := waiting.get()) is not end:
+            if failures or abandoned.is_set():
+                continue  # keep taking frames, so the renderer never blocks on a full queue
+            try:
+                encode(frame)
+            except BaseException as err:  # raised again in the rendering thread
+                failures.append(err)
+
+    writer = threading.Thread(target=write, name="ernerf-render-writer", daemon=True)
+    writer.start()
+    count = 0
+    try:
+        for frame in frames:
+            if failures:
+                break
+            waiting.put(np.ascontiguousarray(frame))
+            count += 1
+    except BaseException:
+        abandoned.set()
+        raise
+    finally:
+        waiting.put(end)
+        writer.join()
+    if failures:
+        raise failures[0]
+    return count
 
 
 def write_video(frames, output: Path, width: int, height: int, audio: Optional[np.ndarray]) -> int:
-    """Encode uint8 frames as H.264 at 25 fps, with `audio` (16 kHz mono) as AAC; return the frame count."""
+    """Encode uint8 frames as H.264 at 25 fps, with `audio` (16 kHz mono) as AAC; return the frame count.
+
+    Encoding runs on a writer thread while the next frames render (`encode_while_rendering`).
+    """
     output.parent.mkdir(parents=True, exist_ok=True)
     # Encode beside the output and rename at the end, so an interrupted render leaves no half-written mp4.
     partial = output.with_name(f".{output.name}.partial.mp4")
@@ -269,11 +320,8 @@ def write_video(frames, output: Path, width: int, height: int, audio: Optional[n
             output_params=["-movflags", "+faststart"],
         )
         writer.send(None)
-        count = 0
         try:
-            for frame in frames:
-                writer.send(np.ascontiguousarray(frame))
-                count += 1
+            count = encode_while_rendering(frames, writer.send)
         except BaseException:
             writer.close()
             partial.unlink(missing_ok=True)

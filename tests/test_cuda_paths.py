@@ -105,3 +105,25 @@ def test_compiled_hash_lookup_equals_eager_lookup():
     eager = encoding(points)
     gap = float((compiled - eager).abs().max())
     assert gap < 1e-4, f"max difference {gap:.2e}"
+
+
+def test_frame_renderer_renders_the_chunked_paths_image(trained):
+    """float32 without colour skipping: the same sums (up to the order of atomic adds); bf16 networks and the
+    default colour skip: the rounding of bf16 activations (about 3 significant digits)."""
+    pipeline, camera = trained
+    model = pipeline.model
+    camera = camera.to("cuda")
+    chunked = model.get_outputs_for_camera_chunked(camera)
+    defaults = model.config.render_bf16, model.config.render_weight_threshold
+    model.config.render_bf16, model.config.render_weight_threshold = False, 0.0
+    try:
+        exact = model.get_outputs_for_camera(camera)
+    finally:
+        model.config.render_bf16, model.config.render_weight_threshold = defaults
+    fast = model.get_outputs_for_camera(camera)
+    assert list(fast) == list(chunked)
+    exact_score, fast_score = psnr(exact["rgb"], chunked["rgb"]), psnr(fast["rgb"], chunked["rgb"])
+    gap = float((fast["accumulation"] - chunked["accumulation"]).abs().mean())
+    assert exact_score > 60.0 and fast_score > 40.0 and gap < 0.005, (
+        f"PSNR to the chunked path: float32 {exact_score:.1f} dB, bf16 {fast_score:.1f} dB; accumulation gap {gap:.4f}"
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
+from typing import Optional
 
 import cv2
 import imageio_ffmpeg
@@ -25,7 +27,9 @@ from ernerf_ns.portrait_pasteback import (
 )
 from ernerf_ns.process.crop import CropRecord
 from ernerf_ns.render import (
+    FRAME_QUEUE_SIZE,
     RenderError,
+    encode_while_rendering,
     eye_track,
     features_for_audio,
     fit_audio_length,
@@ -126,6 +130,53 @@ def test_audio_is_trimmed_or_padded_to_the_video_length():
 def test_features_the_render_cannot_compute_are_refused_with_a_way_out(extractor):
     with pytest.raises(RenderError, match="--audio-features"):
         features_for_audio(_tone(0.5), extractor, audio_model_path=None)
+
+
+# -- encoding on a writer thread --------------------------------------------------------------------
+def _numbered_frames(count: int, rendered: list, started: Optional[threading.Event] = None):
+    """Frames whose pixels are their number; `started` is set when the second one begins to render."""
+    for i in range(count):
+        if i == 1 and started is not None:
+            started.set()
+        rendered.append(i)
+        yield np.full((2, 2, 3), i, np.uint8)
+
+
+def test_frames_are_encoded_in_order_on_a_writer_thread_while_the_next_one_renders():
+    second_started, overlapped, encoded = threading.Event(), [], []
+
+    def encode(frame):
+        if not encoded:
+            # A renderer that waited for the encoder would never start frame 1: this waits out its 5 s.
+            overlapped.append(second_started.wait(timeout=5))
+        encoded.append((int(frame[0, 0, 0]), threading.current_thread() is not threading.main_thread()))
+
+    assert encode_while_rendering(_numbered_frames(6, [], second_started), encode) == 6
+    assert overlapped == [True]
+    assert encoded == [(i, True) for i in range(6)]
+
+
+def test_an_encoder_error_stops_the_rendering_and_is_raised():
+    rendered = []
+
+    def encode(frame):
+        raise OSError("No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        encode_while_rendering(_numbered_frames(100, rendered), encode)
+    # One frame at the encoder, a full queue, one waiting to enter it, one rendered before the error is seen.
+    assert len(rendered) <= FRAME_QUEUE_SIZE + 3
+    assert not any(t.name == "ernerf-render-writer" for t in threading.enumerate())
+
+
+def test_a_rendering_error_stops_the_writer_and_is_raised():
+    def frames():
+        yield np.zeros((2, 2, 3), np.uint8)
+        raise RenderError("bc.jpg is (4, 4) but the camera renders (2, 2)")
+
+    with pytest.raises(RenderError, match="bc.jpg"):
+        encode_while_rendering(frames(), lambda frame: None)
+    assert not any(t.name == "ernerf-render-writer" for t in threading.enumerate())
 
 
 # -- pasting back into the full frames (numbers checked by hand) ------------------------------------
@@ -360,14 +411,7 @@ def test_after_the_torso_stage_frames_show_the_model_torso_not_the_dataset_layer
     _, pipeline, _, _ = eval_setup(config_path, test_mode="test")
     model = pipeline.model
     features = torch.from_numpy(features_for_audio(_tone(0.2), "logmel", None))
-    head_outputs = model._head_outputs
-
-    def no_head(bundle):
-        outputs = head_outputs(bundle)
-        outputs["head_rgb"], outputs["accumulation"] = 0 * outputs["head_rgb"], 0 * outputs["accumulation"]
-        return outputs
-
-    monkeypatch.setattr(model, "_head_outputs", no_head)
+    model.occupancy_grid.binaries.fill_(False)  # no head: nothing left to march
     green = torch.tensor([0.0, 1.0, 0.0])
     monkeypatch.setattr(
         model.torso_field,

@@ -71,7 +71,8 @@ def test_render_is_head_over_torso_over_background(model, monkeypatch):
     accumulation = torch.full((num, 1), 0.4)
     torso_rgb, torso_alpha = torch.tensor([0.8, 0.6, 0.4]), 0.25
     background = torch.tensor([0.1, 0.5, 0.9])
-    monkeypatch.setattr(model, "background_image", background.expand(8, 8, 3).clone())
+    # A buffer lives in `_buffers`, not the instance __dict__: undoing setattr would delete it (pytest 9).
+    monkeypatch.setitem(model._buffers, "background_image", background.expand(8, 8, 3).clone())
     monkeypatch.setattr(model, "_head_outputs", lambda bundle: {"head_rgb": head_rgb, "accumulation": accumulation})
     monkeypatch.setattr(
         model.torso_field,
@@ -95,21 +96,31 @@ def test_render_is_head_over_torso_over_background(model, monkeypatch):
     assert torch.allclose(model.get_outputs(_bundle(num))["rgb"], head_rgb + 0.6, atol=1e-6)
 
 
-def test_full_images_give_the_torso_pixel_positions_of_the_rendered_camera(model, synthetic_portrait, monkeypatch):
+@pytest.mark.parametrize("render", ["get_outputs_for_camera", "get_outputs_for_camera_chunked"])
+def test_full_images_give_the_torso_pixel_positions_of_the_rendered_camera(
+    model, synthetic_portrait, monkeypatch, render
+):
     seen = {}
-    monkeypatch.setattr(model, "get_outputs_for_camera_ray_bundle", lambda bundle: seen.update(bundle.metadata))
+
+    def torso(pixels, camera_to_world, code):
+        seen.update(pixels=pixels, camera_to_world=camera_to_world)
+        num = len(pixels)
+        return {"rgb": torch.zeros(num, 3), "alpha": torch.zeros(num, 1), "deformation": torch.zeros(num, 2)}
+
+    monkeypatch.setattr(model.torso_field, "forward", torso)
     parser = TalkingPortraitDataParserConfig(data=synthetic_portrait.path).setup()
     cameras = parser.get_dataparser_outputs("val").cameras
     for scale in (1.0, 0.5):
         camera = copy.deepcopy(cameras[0:1])
         camera.rescale_output_resolution(scale)
-        model.get_outputs_for_camera(camera)
+        getattr(model, render)(camera)
         height, width = int(camera.height), int(camera.width)
-        coords = seen["pixel_coords"]
-        assert coords.shape == (height, width, 2)
-        assert coords[0, 0].tolist() == pytest.approx([0.5 / width, 0.5 / height])
-        assert coords[-1, -1].tolist() == pytest.approx([1 - 0.5 / width, 1 - 0.5 / height])
-        assert torch.equal(seen["camera_to_world"][3, 2], camera.camera_to_worlds[0].reshape(12))
+        pixels = seen["pixels"]  # row-major, (x, y) in [-1, 1] across the rendered image
+        assert pixels.shape == (height * width, 2)
+        assert pixels[0].tolist() == pytest.approx([1 / width - 1, 1 / height - 1])
+        assert pixels[width].tolist() == pytest.approx([1 / width - 1, 3 / height - 1]), "the second row"
+        assert pixels[-1].tolist() == pytest.approx([1 - 1 / width, 1 - 1 / height])
+        assert torch.equal(seen["camera_to_world"][-1], camera.camera_to_worlds[0])
 
 
 def test_torso_stage_without_torso_layers_names_the_missing_folder(synthetic_portrait, tmp_path):

@@ -93,7 +93,9 @@ if TRITON_EXISTS:
         else:
             return table2_ptr
 
-    @triton.jit
+    # Sizes and strides change every step (sample counts): specialising on them (divisible by 16, equal to 1)
+    # would compile new variants mid-training.
+    @triton.jit(do_not_specialize=["num_points", "out_stride_point", "out_stride_feature"])
     def _encode_forward_kernel(
         coords_ptr,
         table0_ptr,
@@ -144,7 +146,7 @@ if TRITON_EXISTS:
                     column = (plane * NUM_LEVELS + level) * FEATURES + f
                     tl.store(out_rows + column * out_stride_feature, value, mask=mask)
 
-    @triton.jit
+    @triton.jit(do_not_specialize=["num_points", "grad_stride_point", "grad_stride_feature"])
     def _encode_backward_kernel(
         coords_ptr,
         table0_ptr,

@@ -33,6 +33,7 @@ from ernerf_ns.fields.torso_field import TorsoField
 from ernerf_ns.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIZE
 from ernerf_ns.metrics.lpips import load_lpips, lpips_distance, patch_perceptual_loss
 from ernerf_ns.models import ray_marching
+from ernerf_ns.models.frame_renderer import FrameRenderer, pixel_centres
 from ernerf_ns.models.viewer_controls import attach_viewer_controls
 from ernerf_ns.stages import Stage, StageSchedule
 
@@ -52,12 +53,15 @@ class ERNeRFModelConfig(ModelConfig):
     """Entries per level, log2."""
     base_resolution: int = 64
     """Coarsest plane resolution; the finest is 512 × bound."""
-    hash_implementation: Literal["tcnn", "torch"] = "tcnn"
-    """tiny-cuda-nn when importable and on CUDA, else our PyTorch hash grid (same hashing)."""
+    hash_implementation: Literal["tcnn", "triton", "torch"] = "tcnn"
+    """Hash grids on CUDA: "tcnn" takes tiny-cuda-nn when importable, else our fused Triton kernel; "triton" the
+    kernel; "torch" the PyTorch lookup. CPU tensors always take the PyTorch lookup (same hashing and layout)."""
     compile_hash_grid: bool = False
-    """On CUDA without tinycudann, run the PyTorch hash lookup under torch.compile. The encoding alone runs
-    4.1x faster compiled (H200, 2^20 points), but whole training steps measured 0.94x (dynamic sample counts),
-    so it is off by default."""
+    """With hash_implementation "torch" on CUDA, run the lookup under torch.compile (whole training steps
+    measured 0.94x with it on an H200: dynamic sample counts)."""
+    bf16_networks: bool = True
+    """On CUDA, run the MLPs and the region attention under bf16 autocast while training (the hash grids,
+    density activation, compositing and losses stay fp32)."""
     audio_dim: int = 32
     """Size of the per-frame audio code."""
     audio_window: int = 8
@@ -120,6 +124,16 @@ class ERNeRFModelConfig(ModelConfig):
     """Weight of the torso alpha entropy loss (each pixel torso or not)."""
     anchor_weight: float = 1.0
     """Weight of the regulariser keeping the pose-encoding anchors' homogeneous coordinate at 1."""
+    fast_render: bool = True
+    """Full images (viewer, ernerf-render, ns-render, ns-eval) through the frame renderer: conditioning once per
+    frame, only the pixels inside the projected box of the occupied cells marched, all in one sampling call.
+    False: nerfstudio's chunked per-ray path (`get_outputs_for_camera_chunked`): the same images, more slowly."""
+    render_bf16: bool = True
+    """With fast_render on CUDA, run the networks under bf16 autocast; densities' weights, accumulation and
+    compositing stay in float32. CPU renders are always float32."""
+    render_weight_threshold: float = 1e-4
+    """With fast_render, samples whose volume-rendering weight is at most this skip the colour and uncertainty
+    networks and count as black: each moves its pixel by at most this much (0: every sample is coloured)."""
 
 
 def binary_entropy(alpha: Float[Tensor, "*bs 1"]) -> Float[Tensor, ""]:
@@ -209,6 +223,7 @@ class ERNeRFModel(Model):
         # data_range fixed at 1: left out, torchmetrics takes it from the images (0 for a flat pair).
         self.ssim = functools.partial(structural_similarity_index_measure, data_range=1.0)
         attach_viewer_controls(self)
+        self.frame_renderer = FrameRenderer(self)
 
     # -- checkpoint: remember which audio features the model was trained on -------------------------
     def get_extra_state(self) -> dict:
@@ -260,8 +275,14 @@ class ERNeRFModel(Model):
         pick = torch.randint(len(self.train_audio_indices), (1,), device=positions.device)
         audio = self._audio_codes(self.train_audio_indices[pick])
         eye = self.train_eye_values[pick][:, None]
-        out = self.field.density(positions, audio.expand(len(positions), -1), eye.expand(len(positions), -1))
+        with self._network_precision(positions):
+            out = self.field.density(positions, audio.expand(len(positions), -1), eye.expand(len(positions), -1))
         return out["density"]
+
+    def _network_precision(self, like: Tensor) -> torch.autocast:
+        """bf16 autocast for the networks on CUDA while training (see `bf16_networks`)."""
+        enabled = self.config.bf16_networks and like.is_cuda and self.training
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled)
 
     def update_to_step(self, step: int) -> None:
         """Loading a checkpoint restores the schedule position (audio smoothing on or off, loss ramps)."""
@@ -379,11 +400,12 @@ class ERNeRFModel(Model):
             return None
         num_rays = len(ray_bundle)
         codes = self.torso_field.individual_codes
-        return self.torso_field(
-            meta["pixel_coords"].reshape(num_rays, 2) * 2 - 1,
-            meta["camera_to_world"].reshape(num_rays, 3, 4),
-            codes[self._code_indices(ray_bundle, len(codes))],
-        )
+        with self._network_precision(ray_bundle.origins):
+            return self.torso_field(
+                meta["pixel_coords"].reshape(num_rays, 2) * 2 - 1,
+                meta["camera_to_world"].reshape(num_rays, 3, 4),
+                codes[self._code_indices(ray_bundle, len(codes))],
+            )
 
     def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
         num_rays = len(ray_bundle)
@@ -425,9 +447,10 @@ class ERNeRFModel(Model):
         ray_indices, t_starts, t_ends = self._sample(origins, directions)
         t_mid = (t_starts + t_ends)[:, None] / 2
         positions = origins[ray_indices] + directions[ray_indices] * t_mid
-        field_outputs = self.field(
-            positions, directions[ray_indices], audio[ray_indices], eye[ray_indices], individual[ray_indices]
-        )
+        with self._network_precision(positions):
+            field_outputs = self.field(
+                positions, directions[ray_indices], audio[ray_indices], eye[ray_indices], individual[ray_indices]
+            )
         weights = self._weights(t_starts, t_ends, field_outputs["density"][:, 0], ray_indices, num_rays)[:, None]
 
         def render(values: Tensor) -> Tensor:
@@ -455,7 +478,8 @@ class ERNeRFModel(Model):
             return positions.new_zeros(())
         jitter = (torch.rand_like(positions) * 2 - 1) * self.config.smoothness_jitter
         with torch.no_grad():
-            moved = self.field.density(positions + jitter, audio, eye)
+            with self._network_precision(positions):
+                moved = self.field.density(positions + jitter, audio, eye)
             moved_uncertainty = F.softplus(self.field.unc_net(moved["enc_x"]))
         return (
             (field_outputs["audio_attention"] - moved["audio_attention"]).abs().mean()
@@ -467,20 +491,32 @@ class ERNeRFModel(Model):
     def get_outputs_for_camera(self, camera: Cameras, obb_box: Optional[OrientedBox] = None) -> Dict[str, Tensor]:
         """Render a full image: head over torso over bc.jpg resized to the camera (viewer, ns-render, eval).
 
-        Pixel positions are normalised to the rendered camera, so the viewer's smaller previews line up.
+        Outputs are [H, W, C] on the camera's device. Pixel positions are normalised to the rendered camera, so
+        the viewer's smaller previews line up. `obb_box` changes nothing: nerfstudio turns it into ray near/far
+        bounds, and the head is sampled inside the occupancy grid's box whatever those say (in both paths).
         """
+        if not self.config.fast_render:
+            return self.get_outputs_for_camera_chunked(camera, obb_box)
+        # A full image is always the whole portrait, also when called in training mode mid torso stage.
+        was_training = self.training
+        self.eval()
+        try:
+            return self.frame_renderer(camera)
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def get_outputs_for_camera_chunked(
+        self, camera: Cameras, obb_box: Optional[OrientedBox] = None
+    ) -> Dict[str, Tensor]:
+        """The same full image through nerfstudio's generic path: every ray of the image, `get_outputs` on chunks
+        of `eval_num_rays_per_chunk` rays (the reference the frame renderer is tested and benchmarked against)."""
         bundle = camera.generate_rays(camera_indices=0, keep_shape=True, obb_box=obb_box)
         height, width = bundle.origins.shape[:2]
         device = bundle.origins.device
-        ys, xs = torch.meshgrid(
-            (torch.arange(height, device=device) + 0.5) / height,
-            (torch.arange(width, device=device) + 0.5) / width,
-            indexing="ij",
-        )
-        bundle.metadata["pixel_coords"] = torch.stack([xs, ys], dim=-1)
+        bundle.metadata["pixel_coords"] = pixel_centres(height, width, device)
         pose = camera.camera_to_worlds.reshape(-1, 12)[0].to(device)
         bundle.metadata["camera_to_world"] = pose.expand(height, width, 12)
-        # A full image is always the whole portrait, also when called in training mode mid torso stage.
         was_training = self.training
         self.eval()
         try:
