@@ -144,14 +144,24 @@ class ERNeRFHeadField(nn.Module):
         `directions` are unit vectors; `individual_code` is usually a row of `individual_codes`.
         """
         outputs = self.density(positions, audio, eye)
-        batch = outputs["enc_x"].shape[:-1]
-        h = torch.cat(
-            [self.encode_directions(directions), outputs["geo_feat"], individual_code.expand(*batch, -1)], dim=-1
-        )
-        outputs["rgb"] = torch.sigmoid(self.color_net(h).float()) * (1 + 2 * COLOR_MARGIN) - COLOR_MARGIN
-        # ER-NeRF's uncertainty must not shape the features, only read them.
-        outputs["uncertainty"] = F.softplus(self.unc_net(outputs["enc_x"].detach()).float())
+        outputs["rgb"] = self.color(self.encode_directions(directions), outputs["geo_feat"], individual_code)
+        outputs["uncertainty"] = self.uncertainty(outputs["enc_x"])
         return outputs
+
+    def color(
+        self,
+        sh: Float[Tensor, "*bs 16"],
+        geo_feat: Float[Tensor, "*bs geo_feat_dim"],
+        individual_code: Float[Tensor, "*bs individual_dim"],
+    ) -> Float[Tensor, "*bs 3"]:
+        """Colour in [-0.001, 1.001] from encoded directions (`encode_directions`) and geometry features; the
+        renderer calls it only on samples that show, `forward` on all."""
+        h = torch.cat([sh, geo_feat, individual_code.expand(*geo_feat.shape[:-1], -1)], dim=-1)
+        return torch.sigmoid(self.color_net(h).float()) * (1 + 2 * COLOR_MARGIN) - COLOR_MARGIN
+
+    def uncertainty(self, enc_x: Float[Tensor, "*bs enc_dim"]) -> Float[Tensor, "*bs 1"]:
+        """ER-NeRF's per-point uncertainty (> 0), read from detached features: it must not shape them."""
+        return F.softplus(self.unc_net(enc_x.detach()).float())
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by optimiser group: hash tables, networks (lr 1e-3 in ER-NeRF), individual codes."""

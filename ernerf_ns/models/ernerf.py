@@ -34,6 +34,7 @@ from ernerf_ns.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIZE
 from ernerf_ns.metrics.lpips import load_lpips, lpips_distance, patch_perceptual_loss
 from ernerf_ns.models import ray_marching
 from ernerf_ns.models.frame_renderer import FrameRenderer, pixel_centres
+from ernerf_ns.models.precision import bf16_autocast
 from ernerf_ns.models.viewer_controls import attach_viewer_controls
 from ernerf_ns.stages import Stage, StageSchedule
 
@@ -281,8 +282,7 @@ class ERNeRFModel(Model):
 
     def _network_precision(self, like: Tensor) -> torch.autocast:
         """bf16 autocast for the networks on CUDA while training (see `bf16_networks`)."""
-        enabled = self.config.bf16_networks and like.is_cuda and self.training
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled)
+        return bf16_autocast(self.config.bf16_networks and like.is_cuda and self.training)
 
     def update_to_step(self, step: int) -> None:
         """Loading a checkpoint restores the schedule position (audio smoothing on or off, loss ramps)."""
@@ -480,13 +480,14 @@ class ERNeRFModel(Model):
         with torch.no_grad():
             with self._network_precision(positions):
                 moved = self.field.density(positions + jitter, audio, eye)
-            moved_uncertainty = F.softplus(self.field.unc_net(moved["enc_x"]))
+            moved_uncertainty = self.field.uncertainty(moved["enc_x"])
         return (
             (field_outputs["audio_attention"] - moved["audio_attention"]).abs().mean()
             + (field_outputs["eye_attention"] - moved["eye_attention"]).abs().mean()
             + (field_outputs["uncertainty"] - moved_uncertainty).abs().mean()
         )
 
+    @torch.no_grad()
     @torch.no_grad()
     def get_outputs_for_camera(self, camera: Cameras, obb_box: Optional[OrientedBox] = None) -> Dict[str, Tensor]:
         """Render a full image: head over torso over bc.jpg resized to the camera (viewer, ns-render, eval).

@@ -18,13 +18,11 @@ float32. On a CPU, with `render_weight_threshold` 0, the outputs equal the chunk
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from jaxtyping import Bool, Float
 from nerfstudio.cameras.camera_utils import normalize_with_norm
 from nerfstudio.cameras.cameras import Cameras, CameraType
@@ -32,8 +30,8 @@ from nerfstudio.cameras.rays import RayBundle
 from torch import Tensor
 
 from ernerf_ns.data.compositing import layer_over, premultiplied_over
-from ernerf_ns.fields.head_field import COLOR_MARGIN
 from ernerf_ns.models import ray_marching
+from ernerf_ns.models.precision import bf16_autocast
 
 if TYPE_CHECKING:
     from ernerf_ns.models.ernerf import ERNeRFModel
@@ -226,11 +224,6 @@ def _cat(parts: List[Tensor]) -> Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
-def _mixed_precision(enabled: bool):
-    """bf16 autocast for the networks on CUDA; a no-op context otherwise."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
-
-
 def march_head(
     model: ERNeRFModel,
     origins: Float[Tensor, "num_rays 3"],
@@ -254,7 +247,7 @@ def march_head(
     t_mid = (t_starts + t_ends)[:, None] / 2
     positions = origins[ray_indices] + directions[ray_indices] * t_mid
     density, geo_feat, enc_x, audio_attention, eye_attention = [], [], [], [], []
-    with _mixed_precision(bf16):
+    with bf16_autocast(bf16):
         for start in range(0, num_samples, MAX_SAMPLES_PER_PASS):
             part = field.density(positions[start : start + MAX_SAMPLES_PER_PASS], conditioning.audio, conditioning.eye)
             density.append(part["density"].float())
@@ -271,13 +264,10 @@ def march_head(
         keep = torch.nonzero(weights[:, 0] > threshold).squeeze(-1)
         colour_rays, colour_weights = ray_indices[keep], weights[keep]
         geo_feat_kept, enc_x_kept = geo_feat_kept[keep], enc_x_kept[keep]
-    with _mixed_precision(bf16):
+    with bf16_autocast(bf16):
         # SH of each ray's direction once, then per sample: the same values as per-sample SH.
-        sh = field.encode_directions(directions)[colour_rays]
-        code = conditioning.head_code.expand(len(colour_rays), -1)
-        colour = field.color_net(torch.cat([sh, geo_feat_kept, code], dim=-1))
-        uncertainty = F.softplus(field.unc_net(enc_x_kept).float())
-    rgb = torch.sigmoid(colour.float()) * (1 + 2 * COLOR_MARGIN) - COLOR_MARGIN
+        rgb = field.color(field.encode_directions(directions)[colour_rays], geo_feat_kept, conditioning.head_code)
+        uncertainty = field.uncertainty(enc_x_kept)
 
     def render(values: Tensor) -> Tensor:
         return ray_marching.accumulate(weights * values, ray_indices, num_rays)
@@ -387,7 +377,7 @@ class FrameRenderer:
         assert model.torso_field is not None and conditioning.torso_code is not None
         pixels = pixel_centres(height, width, model.device).reshape(-1, 2) * 2 - 1
         pose = camera.camera_to_worlds.reshape(-1, 12)[0].to(model.device)
-        with _mixed_precision(self.bf16):
+        with bf16_autocast(self.bf16):
             torso = model.torso_field(pixels, pose.expand(len(pixels), 12).reshape(-1, 3, 4), conditioning.torso_code)
         return {name: torso[name].float().reshape(height, width, -1) for name in ("rgb", "alpha")}
 
