@@ -13,7 +13,7 @@ Clock: the first `--warmup-steps` (3) steps run untimed but count as steps. They
 build and the Triton / torch.compile compilations, which are one-off costs of this machine's cache rather
 than of training; the clock starts after them and stops after the last step that began within the budget
 (with a GPU sync, so queued work is paid for). The method's stage schedule is kept (30,000 head steps:
-learning-rate decay and loss warm-up as in `ns-train ernerf`; 1,100 s at the 27 steps/s measured on an
+learning-rate decay and loss warm-up as in `ns-train ernerf`; about 730 s at the 41 steps/s measured on an
 H200), so budgets of a few minutes stay in the head stage; should it end first, training stops there and the
 line says so.
 
