@@ -16,11 +16,15 @@ from nerfstudio.plugins.types import MethodSpecification
 from ernerf_ns.data.region_pixel_sampler import RegionPixelSamplerConfig
 from ernerf_ns.data.talking_portrait_datamanager import TalkingPortraitDataManagerConfig
 from ernerf_ns.data.talking_portrait_dataparser import TalkingPortraitDataParserConfig
+from ernerf_ns.errors import install_error_hook
 from ernerf_ns.models.ernerf import ERNeRFModelConfig
 from ernerf_ns.optimizers import AdamWOptimizerConfig, PiecewiseGeometricSchedulerConfig
 from ernerf_ns.pipeline import ERNeRFPipelineConfig
 from ernerf_ns.stages import StageSchedule
 from ernerf_ns.trainer import ERNeRFTrainerConfig, stage_milestones
+
+# Nerfstudio's commands import this module to list the methods: from then on our errors print as one line.
+install_error_hook()
 
 
 def _default_device() -> str:

@@ -16,13 +16,14 @@ import cv2
 import numpy as np
 from jaxtyping import Float, UInt8
 
+from ernerf_ns.errors import UserError
 from ernerf_ns.process.crop import CROP_FILE, CropRecord
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 """Image files read from the --portrait folder."""
 
 
-class PortraitError(ValueError):
+class PortraitError(UserError, ValueError):
     """The dataset's crop record or the full-frame folder cannot be used; the message names the file."""
 
 

@@ -11,6 +11,7 @@ each frame is pasted back into the original video frame the dataset was cropped 
 
 from __future__ import annotations
 
+import pickle
 import queue
 import sys
 import tempfile
@@ -32,22 +33,22 @@ from ernerf_ns.audio.feature_files import load_feature_file
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
 from ernerf_ns.data.compositing import alpha_over, premultiplied_over
-from ernerf_ns.data.errors import DatasetError
 from ernerf_ns.data.talking_portrait_dataset import load_image
+from ernerf_ns.errors import UserError
 from ernerf_ns.portrait_pasteback import (
-    PortraitError,
     list_full_frames,
     paste_into_full_frames,
     read_crop_record,
     read_full_frame,
 )
 from ernerf_ns.process.errors import ProcessError
+from ernerf_ns.saved_config import load_config
 
 SPEECH_MODEL_KIND = {"hubert": "hubert", "esperanto": "wav2vec2"}
 """Model extractor name → `ernerf_ns.process.audio_models` kind that computes the same features."""
 
 
-class RenderError(Exception):
+class RenderError(UserError):
     """A user-facing rendering failure; the message names the file and what is wrong."""
 
 
@@ -407,13 +408,43 @@ class RenderConfig:
         return count
 
 
-def _load_pipeline(config_path: Path):
-    from nerfstudio.utils.eval_utils import eval_setup
+ERNERF_METHODS = ("ernerf", "ernerf-head", "ernerf-tiny")
+"""Methods whose models ernerf-render can drive."""
 
+
+def latest_checkpoint(checkpoint_dir: Path, config_path: Path) -> Path:
+    """The newest `step-*.ckpt` of a run (Nerfstudio's naming)."""
+    checkpoints = sorted(checkpoint_dir.glob("step-*.ckpt")) if checkpoint_dir.is_dir() else []
+    if not checkpoints:
+        raise RenderError(f"{config_path}: no checkpoint in {checkpoint_dir}; has this run saved one yet?")
+    return checkpoints[-1]
+
+
+def _load_pipeline(config_path: Path):
+    """Nerfstudio's `eval_setup`, except that the config is read by `saved_config.load_config` (which runs
+    nothing the file names, unlike Nerfstudio's `yaml.Loader`), the method is checked before anything else is
+    loaded, and a damaged checkpoint is named. Returns (config, pipeline, checkpoint path, step)."""
+    from nerfstudio.configs.method_configs import all_methods
+    from nerfstudio.engine.trainer import TrainerConfig
+
+    config = load_config(config_path)
+    if not isinstance(config, TrainerConfig):
+        raise RenderError(f"{config_path}: not the config.yml of a Nerfstudio training run")
+    if config.method_name not in ERNERF_METHODS:
+        raise RenderError(
+            f"{config_path}: a '{config.method_name}' run; ernerf-render drives models of {', '.join(ERNERF_METHODS)}"
+        )
+    config.pipeline.datamanager._target = all_methods[config.method_name].pipeline.datamanager._target
+    config.load_dir = config.get_checkpoint_dir()
+    checkpoint = latest_checkpoint(config.load_dir, config_path)
+    pipeline = config.pipeline.setup(device="cuda" if torch.cuda.is_available() else "cpu", test_mode="test")
+    pipeline.eval()
     try:
-        return eval_setup(config_path, test_mode="test")
-    except AssertionError as err:  # nerfstudio asserts a checkpoint exists
-        raise RenderError(f"{config_path}: cannot load the trained model ({err})") from err
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise RenderError(f"{checkpoint}: damaged or truncated checkpoint ({err})") from err
+    pipeline.load_pipeline(state["pipeline"], state["step"])
+    return config, pipeline, checkpoint, int(state["step"])
 
 
 def main(args: Optional[list] = None) -> int:
@@ -421,7 +452,7 @@ def main(args: Optional[list] = None) -> int:
     config = tyro.cli(RenderConfig, args=args, description=RenderConfig.__doc__)
     try:
         config.main()
-    except (RenderError, PortraitError, DatasetError, OSError, ValueError) as err:
+    except (UserError, OSError, ValueError) as err:
         print(f"ernerf-render: error: {err}", file=sys.stderr)
         return 1
     return 0

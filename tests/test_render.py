@@ -427,3 +427,43 @@ def test_after_the_torso_stage_frames_show_the_model_torso_not_the_dataset_layer
     frame = next(render_frames(pipeline, features, "static", eye="fixed", progress=False))
     assert (np.abs(frame.astype(int) - [0, 255, 0]) <= 1).all(), "the opaque green torso layer fills the frame"
     assert (np.abs(head_only.astype(int) - [0, 255, 0]) > 1).any(), "before, the dataset's layers showed"
+
+
+def test_a_config_that_would_run_a_command_is_refused_before_anything_runs(config_path, tmp_path, capsys):
+    marker = tmp_path / "ran"
+    evil = tmp_path / "config.yml"
+    text = config_path.read_text()
+    evil.write_text(
+        text.replace("method_name: ernerf-tiny", f"method_name: !!python/object/apply:os.system ['touch {marker}']")
+    )
+    wav = tmp_path / "speech.wav"
+    soundfile.write(str(wav), _tone(0.2), SAMPLE_RATE)
+    assert main(["--load-config", str(evil), "--audio", str(wav), "--output", str(tmp_path / "o.mp4")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert not marker.exists()
+    assert err.count("\n") == 0 and str(evil) in err and "os.system" in err
+
+
+def test_a_run_of_another_method_is_named_before_its_checkpoint_is_read(config_path, tmp_path, capsys):
+    other = tmp_path / "config.yml"
+    other.write_text(config_path.read_text().replace("method_name: ernerf-tiny", "method_name: nerfacto"))
+    wav = tmp_path / "speech.wav"
+    soundfile.write(str(wav), _tone(0.2), SAMPLE_RATE)
+    assert main(["--load-config", str(other), "--audio", str(wav), "--output", str(tmp_path / "o.mp4")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "'nerfacto' run" in err and str(other) in err and err.count("\n") == 0
+
+
+def test_a_truncated_checkpoint_is_named(config_path, tmp_path, capsys):
+    checkpoint = sorted((config_path.parent / "nerfstudio_models").glob("step-*.ckpt"))[-1]
+    intact = checkpoint.read_bytes()
+    wav = tmp_path / "speech.wav"
+    soundfile.write(str(wav), _tone(0.2), SAMPLE_RATE)
+    checkpoint.write_bytes(intact[:1000])
+    try:
+        code = main(["--load-config", str(config_path), "--audio", str(wav), "--output", str(tmp_path / "o.mp4")])
+    finally:
+        checkpoint.write_bytes(intact)  # the module's other tests use this run
+    err = capsys.readouterr().err.strip()
+    assert code == 1, err
+    assert "truncated" in err and str(checkpoint) in err and err.count("\n") == 0

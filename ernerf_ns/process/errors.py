@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ernerf_ns.errors import UserError
 
-class ProcessError(Exception):
+
+class ProcessError(UserError):
     """A user-facing processing failure; the message names the file or frame and what is wrong."""

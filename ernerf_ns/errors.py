@@ -1,0 +1,52 @@
+"""The base of every error a user can fix (a file, a flag), and the hook that shows it as one line.
+
+Nerfstudio's own commands (`ns-train`, `ns-eval`, `ns-render`, `ns-viewer`) do not catch our errors, so
+Python would print a 30–60 line traceback ending in a message that already says everything. Importing the
+method registrations installs `install_error_hook`, which prints just that message for these errors and
+leaves every other exception's traceback as it is.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+from typing import Optional, Type
+
+
+class UserError(Exception):
+    """Something the user can fix; the message names the file or flag and what is wrong."""
+
+
+def user_error_in(error: BaseException) -> Optional[UserError]:
+    """The `UserError` that `error` is or was raised from (through `raise ... from` or during handling)."""
+    seen = set()
+    current: Optional[BaseException] = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UserError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _print_user_errors(
+    kind: Type[BaseException], error: BaseException, traceback: Optional[TracebackType], fallback=None
+) -> None:
+    found = user_error_in(error)
+    if found is None:
+        (fallback or sys.__excepthook__)(kind, error, traceback)
+        return
+    print(f"error: {found}", file=sys.stderr)
+
+
+def install_error_hook() -> None:
+    """Uncaught `UserError`s print one line (the interpreter still exits with status 1); idempotent."""
+    current = sys.excepthook
+    if getattr(current, "_ernerf_hook", False):
+        return
+
+    def hook(kind: Type[BaseException], error: BaseException, traceback: Optional[TracebackType]) -> None:
+        _print_user_errors(kind, error, traceback, current)
+
+    hook._ernerf_hook = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
