@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from dataclasses import dataclass, field
-from typing import Dict, Tuple, Type
+from typing import Dict, Optional, Tuple, Type
 
-from nerfstudio.engine.trainer import Trainer, TrainerConfig
+from nerfstudio.engine.trainer import TRAIN_INTERATION_OUTPUT, Trainer, TrainerConfig
+from nerfstudio.utils.rich_utils import CONSOLE
 
 from ernerf_ns.optimizers import PiecewiseGeometricSchedulerConfig
 from ernerf_ns.stages import StageSchedule
@@ -36,12 +39,62 @@ class ERNeRFTrainerConfig(TrainerConfig):
                 scheduler.milestones = milestones[name]
 
 
+INTERRUPTED_EXIT_STATUS = 130
+"""Exit status of a run stopped by Ctrl-C (128 + SIGINT, the shell's convention), so scripts can tell it
+from a finished one (Nerfstudio's own loop exits 0)."""
+
+
 class ERNeRFTrainer(Trainer):
     """`max_num_iterations` is the last step of the whole schedule, also when resuming with `--load-dir`.
 
     Nerfstudio runs `max_num_iterations` more steps after a loaded checkpoint; a run resumed mid-stage
     should instead finish where the uninterrupted run would have.
+
+    Ctrl-C finishes the current step, saves its checkpoint and exits with `INTERRUPTED_EXIT_STATUS`
+    (Nerfstudio's loop would print a traceback, lose the steps since the last save and exit 0); a second
+    Ctrl-C stops at once.
     """
+
+    _interrupted: bool = False
+    _last_completed_step: Optional[int] = None
+
+    def train(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return super().train()  # signal handlers can only be set from the main thread
+        previous = signal.getsignal(signal.SIGINT)
+
+        def finish_this_step(signum, frame) -> None:
+            self._interrupted = True
+            self.stop_training = True
+            signal.signal(signal.SIGINT, previous)
+
+        signal.signal(signal.SIGINT, finish_this_step)
+        try:
+            super().train()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if self._interrupted:
+            CONSOLE.print(
+                f"Interrupted after step {self.step}: saved {self.checkpoint_dir}; continue with "
+                f"--load-dir {self.checkpoint_dir}"
+            )
+            raise SystemExit(INTERRUPTED_EXIT_STATUS)
+
+    def train_iteration(self, step: int) -> TRAIN_INTERATION_OUTPUT:
+        outputs = super().train_iteration(step)
+        self._last_completed_step = step
+        return outputs
+
+    def _after_train(self) -> None:
+        # The loop stops at the top of the step after the interrupted one: the checkpoint is of the last
+        # step that ran, so a resumed run starts right after it.
+        if self._interrupted and self._last_completed_step is not None:
+            self.step = self._last_completed_step
+        super()._after_train()
+
+    def _train_complete_viewer(self) -> None:
+        if not self._interrupted:  # an interrupted run exits instead of keeping the viewer open
+            super()._train_complete_viewer()
 
     def _load_checkpoint(self) -> None:
         super()._load_checkpoint()

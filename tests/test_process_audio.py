@@ -8,8 +8,9 @@ import soundfile as sf
 
 from ernerf_ns.process import audio_models
 from ernerf_ns.process.audio_models import FEATURE_FILE, speech_model_features, speech_model_frames
-from ernerf_ns.process.audio_track import audio_source, write_wav
+from ernerf_ns.process.audio_track import SILENT_DBFS, audio_source, loudness_dbfs, write_wav
 from ernerf_ns.process.errors import ProcessError
+from ernerf_ns.process.pipeline import ProcessConfig, run
 from ernerf_ns.process.sample_clip import make_clip, speech_like
 from ernerf_ns.process.video import probe_video
 
@@ -38,6 +39,38 @@ def test_a_silent_video_needs_audio(tmp_path):
     silent = probe_video(make_clip(tmp_path / "silent.mp4", 12, 64, sound=False))
     with pytest.raises(ProcessError, match=r"silent.mp4: the video has no audio track; pass --audio"):
         audio_source(silent, None)
+
+
+def test_loudness_is_rms_relative_to_full_scale(tmp_path):
+    t = np.arange(16000) / 16000
+    for amplitude, expected in ((1.0, -3.01), (0.01, -43.01)):
+        sf.write(tmp_path / "sine.wav", amplitude * np.sin(2 * np.pi * 440 * t), 16000, subtype="FLOAT")
+        assert loudness_dbfs(tmp_path / "sine.wav") == pytest.approx(expected, abs=0.01)
+    sf.write(tmp_path / "zeros.wav", np.zeros(1600), 16000)
+    assert loudness_dbfs(tmp_path / "zeros.wav") == -np.inf
+
+
+def _audio_warnings(video, out, capfd) -> tuple[list[str], str]:
+    """Run only the audio step; the warning lines it printed (also under --quiet) and its note."""
+    capfd.readouterr()
+    reports = {r.step: r for r in run(ProcessConfig(video=video, out_dir=out, only=("audio",), quiet=True))}
+    lines = [line for line in capfd.readouterr().err.splitlines() if "warning" in line]
+    return lines, reports["audio"].note
+
+
+@pytest.mark.parametrize("volume", [0.0, 1e-3], ids=["zeros", "faint"])
+def test_a_silent_sound_track_gets_one_warning_line(tmp_path, capfd, volume):
+    video = make_clip(tmp_path / "muted.mp4", 12, 64, volume=volume)
+    lines, note = _audio_warnings(video, tmp_path / "muted", capfd)
+    assert len(lines) == 1 and lines[0].startswith("ernerf-process: warning: ")
+    assert f"{video}: the sound track is silent" in lines[0] and "use a video with speech" in lines[0]
+    assert "silent" in note and loudness_dbfs(tmp_path / "muted" / "aud.wav") < SILENT_DBFS
+
+
+def test_a_spoken_sound_track_gets_none(tmp_path, capfd):
+    video = make_clip(tmp_path / "spoken.mp4", 12, 64)
+    lines, note = _audio_warnings(video, tmp_path / "spoken", capfd)
+    assert lines == [] and "silent" not in note
 
 
 def _tiny_model(kind: str, folder):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import copy
+import os
+import signal
 
 import pytest
 import torch
+from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
 
 from ernerf_ns.config import ernerf_head_method, ernerf_method, ernerf_tiny_method
 from ernerf_ns.optimizers import piecewise_geometric
 from ernerf_ns.stages import StageSchedule
-from ernerf_ns.trainer import stage_milestones
+from ernerf_ns.trainer import INTERRUPTED_EXIT_STATUS, stage_milestones
 from ernerf_ns.training import run_steps, setup_trainer
 
 HEAD_GROUPS = ("grids", "nets", "audio_attention")
@@ -166,3 +169,28 @@ def test_resume_mid_schedule_continues_where_the_run_stopped(synthetic_portrait,
     # The resumed run ends where an uninterrupted run would, having trained the torso stage.
     assert sorted(p.name for p in resumed.checkpoint_dir.glob("*.ckpt"))[-1] == f"step-{SHORT.total_steps - 1:09d}.ckpt"
     assert any(not torch.equal(a, b) for a, b in zip(torso_before, model.torso_field.parameters(), strict=True))
+
+
+def test_ctrl_c_saves_the_step_it_finished_and_exits_130_and_the_run_resumes_in_its_stage(synthetic_portrait, tmp_path):
+    interrupt_at = SHORT.lips_start + 1  # mid lips stage
+    trainer = setup_trainer(_short_config(), synthetic_portrait.path, tmp_path / "a", max_steps=SHORT.total_steps)
+
+    def press_ctrl_c(step: int) -> None:
+        if step == interrupt_at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer.callbacks.append(
+        TrainingCallback([TrainingCallbackLocation.BEFORE_TRAIN_ITERATION], press_ctrl_c, update_every_num_iters=1)
+    )
+    with pytest.raises(SystemExit) as exited:
+        trainer.train()
+    assert exited.value.code == INTERRUPTED_EXIT_STATUS
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C behaves as usual again
+    saved = sorted(p.name for p in trainer.checkpoint_dir.glob("*.ckpt"))
+    assert saved[-1] == f"step-{interrupt_at:09d}.ckpt"  # the step during which Ctrl-C came, completed
+
+    config = _short_config()
+    config.load_dir = trainer.checkpoint_dir
+    resumed = setup_trainer(config, synthetic_portrait.path, tmp_path / "b", max_steps=SHORT.total_steps)
+    assert resumed._start_step == interrupt_at + 1
+    assert resumed.pipeline.model.stage == "lips"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.video import VideoInfo, run_ffmpeg
+
+SILENT_DBFS = -60.0
+"""RMS level (dB relative to full scale) below which a sound track counts as silent: no speech for lip sync."""
 
 
 def write_wav(source: Path, target: Path) -> float:
@@ -31,3 +35,10 @@ def audio_source(video: VideoInfo, audio: Path | None) -> Path:
     if not video.has_audio:
         raise ProcessError(f"{video.path}: the video has no audio track; pass --audio FILE with the speech")
     return video.path
+
+
+def loudness_dbfs(path: Path) -> float:
+    """RMS level of an audio file in dB relative to full scale (0 for a full-scale square wave; -inf when all zero)."""
+    samples, _ = sf.read(str(path), dtype="float64", always_2d=True)
+    rms = float(np.sqrt(np.mean(np.square(samples)))) if samples.size else 0.0
+    return float(20.0 * np.log10(rms)) if rms > 0 else float("-inf")

@@ -9,9 +9,12 @@ refuses to mix results of different settings unless `--overwrite` is given.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -22,6 +25,7 @@ import tyro
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
@@ -29,7 +33,7 @@ from ernerf_ns.data.head_pose import euler_to_matrix
 from ernerf_ns.data.parsing_colours import BACKGROUND, read_parsing, write_parsing
 from ernerf_ns.process import background as background_mod
 from ernerf_ns.process import blink, crop, landmarks, torso, tracking, transforms
-from ernerf_ns.process.audio_track import audio_source, write_wav
+from ernerf_ns.process.audio_track import SILENT_DBFS, audio_source, loudness_dbfs, write_wav
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.mediapipe_models import native_logs_silenced, stderr_copy
 from ernerf_ns.process.parsing import parse_frame
@@ -191,8 +195,12 @@ class Manifest:
         self.save()
 
     def save(self) -> None:
+        # Written beside and renamed over the old one: a kill mid-write must not leave a manifest that
+        # cannot be read, which would make the folder unresumable without --overwrite.
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.data, indent=2))
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(json.dumps(self.data, indent=2))
+        os.replace(partial, self.path)
 
 
 def dependents(step: str) -> set[str]:
@@ -236,6 +244,11 @@ class Context:
                 yield item
                 bar.advance(task)
 
+    def warn(self, message: str) -> None:
+        """Print one warning line, also under --quiet (it is not a progress message)."""
+        line = Text.assemble(("ernerf-process: warning: ", "yellow"), message)
+        Console(file=self.console.file, highlight=False, soft_wrap=True).print(line)
+
     def mesh(self) -> np.ndarray:
         path = self.out / landmarks.MESH_FILE
         if not path.is_file():
@@ -243,11 +256,34 @@ class Context:
         return np.load(path)
 
 
-def _clear(folder: Path, patterns: Iterable[str]) -> None:
-    """Remove a step's old outputs so a rerun with fewer frames leaves no stale files."""
-    for pattern in patterns:
-        for path in folder.glob(pattern):
+def _clear_frames(folder: Path, suffixes: Iterable[str]) -> None:
+    """Remove a step's old per-frame outputs so a rerun with fewer frames leaves no stale files.
+
+    Only the names this tool writes go: `<i><suffix>` for i = 0, 1, ... while any of them exists (every
+    step writes its frames in order from 0, so its files, even an interrupted run's, form an unbroken
+    sequence). A user's own files in the folder (`mine.lms`, `holiday.png`) are never touched.
+    """
+    suffixes = tuple(suffixes)
+    i = 0
+    while found := [p for p in (folder / f"{i}{s}" for s in suffixes) if p.is_file()]:
+        for path in found:
             path.unlink()
+        i += 1
+
+
+def _check_writable(out: Path) -> None:
+    """Create the output folder and make sure files can be written in it; raise naming it if not."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        blocker = next((p for p in out.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise ProcessError(f"{out}: cannot create the output folder: {blocker} is a file") from err
+        raise ProcessError(
+            f"{out}: output folder is not writable ({err.strerror or err}); choose another folder"
+        ) from err
 
 
 def step_frames(ctx: Context) -> str:
@@ -282,7 +318,7 @@ def step_frames(ctx: Context) -> str:
             f"{info.path}: frames are {width}x{height}, not square, and --size {cfg.size} makes square frames; "
             "pass --crop auto (or --crop x,y,w,h) or --size 0 to keep the frame as it is"
         )
-    _clear(ctx.images, ["*.jpg", "*.lms"])
+    _clear_frames(ctx.images, [".jpg", ".lms"])
     count = extract_frames(info.path, ctx.images, spec, cfg.size, VIDEO_FPS)
     if count < MIN_FRAMES:
         raise ProcessError(
@@ -302,6 +338,14 @@ def step_audio(ctx: Context) -> str:
     source = audio_source(ctx.video, ctx.config.audio)
     seconds = write_wav(source, ctx.out / "aud.wav")
     note = f"{seconds:.2f} s, 16 kHz mono, from {source.name}"
+    level = loudness_dbfs(ctx.out / "aud.wav")
+    if level < SILENT_DBFS:
+        # Training would still run and the mouth would simply never move with the audio.
+        ctx.warn(
+            f"{source}: the sound track is silent ({level:.0f} dBFS RMS); the model learns lip sync from "
+            "speech: use a video with speech or pass --audio FILE with the speaker's voice"
+        )
+        note += f"; silent ({level:.0f} dBFS RMS)"
     frames = count_frames(ctx.images)
     if frames:
         gap = seconds - frames / VIDEO_FPS
@@ -362,7 +406,7 @@ def step_parsing(ctx: Context) -> str:
     num = ctx.num_frames()
     folder = ctx.out / "parsing"
     folder.mkdir(exist_ok=True)
-    _clear(folder, ["*.png"])
+    _clear_frames(folder, [".png"])
     checkpoint = ctx.config.parsing_checkpoint
     if checkpoint is not None:
         from ernerf_ns.process.bisenet import bisenet_labels, load_bisenet
@@ -403,8 +447,8 @@ def step_torso(ctx: Context) -> str:
     gt_dir, torso_dir = ctx.out / "gt_imgs", ctx.out / "torso_imgs"
     gt_dir.mkdir(exist_ok=True)
     torso_dir.mkdir(exist_ok=True)
-    _clear(gt_dir, ["*.jpg"])
-    _clear(torso_dir, ["*.png"])
+    _clear_frames(gt_dir, [".jpg"])
+    _clear_frames(torso_dir, [".png"])
     for i in ctx.progress(range(num), num, "gt + torso"):
         labels = read_parsing(ctx.out / "parsing" / f"{i}.png")
         gt = torso.ground_truth(read_frame(ctx.images, i), labels, bg)
@@ -460,13 +504,37 @@ def selected_steps(only: Iterable[str], skip: Iterable[str]) -> list[str]:
     return [s for s in STEPS if (not only or s in only) and s not in skip]
 
 
+IN_THE_WAY = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR}
+"""OSErrors of a file where the tool writes a folder (or the other way round)."""
+REFUSED = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+"""OSErrors of a folder that cannot be written: permissions, a read-only file system, a full disk."""
+
+
+@contextlib.contextmanager
+def _file_system_refusals(out: Path) -> Iterator[None]:
+    """Report the output folder's file-system errors as one line naming the file, not a traceback."""
+    try:
+        yield
+    except OSError as err:
+        name, reason = err.filename or out, err.strerror or str(err)
+        if err.errno in IN_THE_WAY:
+            raise ProcessError(f"{name}: {reason}; a file or folder of that name is in the way") from err
+        if err.errno in REFUSED:
+            raise ProcessError(f"{name}: {reason}; {out} must be a writable folder with free space") from err
+        raise
+
+
 def run(config: ProcessConfig, console: Console | None = None) -> list[StepReport]:
     """Run the selected steps; return one report per step (ran, or why it was skipped)."""
     console = console or Console(file=stderr_copy(), quiet=config.quiet)
     video = probe_video(config.video)
+    with _file_system_refusals(config.out_dir):
+        return _run_steps(config, video, console)
+
+
+def _run_steps(config: ProcessConfig, video: VideoInfo, console: Console) -> list[StepReport]:
     out = config.out_dir
     manifest = Manifest.open(out, config.video, config.overwrite)
-    out.mkdir(parents=True, exist_ok=True)
     chosen = selected_steps(config.only, config.skip)
     to_run: list[str] = []
     reports: dict[str, StepReport] = {}
@@ -493,7 +561,11 @@ def run(config: ProcessConfig, console: Console | None = None) -> list[StepRepor
                 raise ProcessError(f"{out}: step '{step}' needs '{need}', which has not run; include it")
     # Whatever reads a step that reruns is stale until it reruns too; a rerun step is not done until it ends.
     stale = {s for step in to_run for s in dependents(step) if s not in to_run and manifest.done(s)}
-    manifest.forget([*stale, *to_run])
+    if to_run:
+        _check_writable(out)
+        # Saved before the first step writes anything, so a run interrupted in its first step still
+        # leaves a folder that says it is ernerf-process's, and the same command resumes it.
+        manifest.forget([*stale, *to_run])
     for step in stale:
         reports[step] = StepReport(step, "stale: rerun it")
 

@@ -2,8 +2,8 @@
 
 For tests, the benchmark and trying the pipeline without a video of one's own: the portrait sways
 by small known similarity transforms and a speech-like tone plays. Options produce the awkward
-cases real videos have (other frame rates, no sound, two people, frames without a face, a small
-speaker in a wide frame).
+cases real videos have (other frame rates, no sound, a silent sound track, two people, frames
+without a face, a small speaker in a wide frame).
 """
 
 from __future__ import annotations
@@ -55,15 +55,16 @@ def make_clip(
     size: int = 256,
     fps: float = 25.0,
     sound: bool = True,
+    volume: float = 1.0,
     two_faces: bool = False,
     faceless: tuple[int, int] | None = None,
     canvas: tuple[int, int] | None = None,
 ) -> Path:
     """Write an mp4 clip; returns its path.
 
-    faceless: frames [start, end) show only the backdrop. canvas: (width, height) of a larger frame
-    in which the portrait sits small, right of centre (for --crop auto). two_faces: two portraits
-    side by side.
+    volume: scales the tone (0 writes a sound track of zeros, like a muted recording). faceless:
+    frames [start, end) show only the backdrop. canvas: (width, height) of a larger frame in which
+    the portrait sits small, right of centre (for --crop auto). two_faces: two portraits side by side.
     """
     path = Path(path)
     base = portrait(size)
@@ -88,7 +89,7 @@ def make_clip(
         audio_path = None
         if sound:
             audio_path = str(Path(tmp) / "sound.wav")
-            sf.write(audio_path, speech_like(num_frames / fps + 0.2), 16000)
+            sf.write(audio_path, volume * speech_like(num_frames / fps + 0.2), 16000)
         writer = imageio_ffmpeg.write_frames(
             str(path), (width, height), fps=fps, quality=8, macro_block_size=1, audio_path=audio_path,
             audio_codec="aac" if sound else None, output_params=["-shortest"] if sound else None,
