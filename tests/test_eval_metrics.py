@@ -67,3 +67,16 @@ def test_lmd_is_reported_and_frames_without_a_face_do_not_count(model):
     model.lmd_values = []
     metrics, _ = model.get_image_metrics_and_images(_outputs(size, 0.0, 0.0, 0.5, torso=True), batch)
     assert math.isnan(metrics["lmd"]) and len(model.lmd_values) == 1
+
+
+def test_lmd_summary_averages_found_faces_and_leaves_lmd_out_when_none_was_found():
+    """ns-eval writes these to JSON: NaN is not valid JSON, so no face means no lmd key."""
+    import json
+
+    from ernerf_ns.pipeline import lmd_summary
+
+    summary = lmd_summary([1.0, math.nan, 3.0], with_std=True)
+    assert summary == {"lmd_faces_found": 2 / 3, "lmd": 2.0, "lmd_std": 1.0}
+    none_found = lmd_summary([math.nan, math.nan], with_std=True)
+    assert none_found == {"lmd_faces_found": 0.0}
+    json.dumps(none_found, allow_nan=False)
