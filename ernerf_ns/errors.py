@@ -2,12 +2,14 @@
 
 Nerfstudio's own commands (`ns-train`, `ns-eval`, `ns-render`, `ns-viewer`) do not catch our errors, so
 Python would print a 30–60 line traceback ending in a message that already says everything. Importing the
-method registrations installs `install_error_hook`, which prints just that message for these errors and
-leaves every other exception's traceback as it is.
+method registrations installs `install_error_hook`, which prints just that message for these errors (and for
+a folder that cannot be written: permission, read-only, disk full) and leaves every other exception's
+traceback as it is.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 from types import TracebackType
 from typing import Optional, Type
@@ -17,12 +19,19 @@ class UserError(Exception):
     """Something the user can fix; the message names the file or flag and what is wrong."""
 
 
-def user_error_in(error: BaseException) -> Optional[UserError]:
-    """The `UserError` that `error` is or was raised from (through `raise ... from` or during handling)."""
+ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC})
+"""File-system refusals the user fixes by choosing another folder or freeing space: one line too."""
+
+
+def user_error_in(error: BaseException) -> Optional[BaseException]:
+    """The `UserError` (or permission / read-only / disk-full `OSError`) that `error` is or was raised from
+    (through `raise ... from` or during handling)."""
     seen = set()
     current: Optional[BaseException] = error
     while current is not None and id(current) not in seen:
         if isinstance(current, UserError):
+            return current
+        if isinstance(current, OSError) and current.errno in ENVIRONMENT_ERRNOS:
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
@@ -36,7 +45,10 @@ def _print_user_errors(
     if found is None:
         (fallback or sys.__excepthook__)(kind, error, traceback)
         return
-    print(f"error: {found}", file=sys.stderr)
+    if isinstance(found, OSError):
+        print(f"error: {found.filename or ''}: {found.strerror or found}".lstrip(": "), file=sys.stderr)
+    else:
+        print(f"error: {found}", file=sys.stderr)
 
 
 def install_error_hook() -> None:

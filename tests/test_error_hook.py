@@ -27,10 +27,14 @@ def test_a_user_error_prints_one_line_and_other_errors_keep_their_traceback(caps
                 raise RuntimeError("nerfstudio wrapped it") from err
         except RuntimeError as wrapped:
             sys.excepthook(RuntimeError, wrapped, wrapped.__traceback__)
+        denied = PermissionError(13, "Permission denied", "/read-only/outputs/config.yml")
+        sys.excepthook(PermissionError, denied, None)
         sys.excepthook(KeyError, KeyError("a bug"), None)
     finally:
         sys.excepthook = previous
-    assert capsys.readouterr().err == "error: data/may/bc.jpg: unreadable image\n"
+    assert capsys.readouterr().err == (
+        "error: data/may/bc.jpg: unreadable image\nerror: /read-only/outputs/config.yml: Permission denied\n"
+    )
     assert [args[0] for args in seen] == [KeyError]  # a bug still gets the full traceback
 
 
