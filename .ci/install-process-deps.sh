@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Extra packages for `ernerf-process`; usage: bash .ci/install-process-deps.sh PIP
 #
-# Run it AFTER installing the project: a later `pip install -e .` re-resolves nerfstudio's
-# `protobuf<=3.20.3` pin and would downgrade protobuf again.
+# ./setup.sh runs it on every call, after installing the project: any later `pip install -e .`
+# re-resolves nerfstudio's `protobuf<=3.20.3` pin and downgrades protobuf again, so re-running
+# ./setup.sh puts it back. It installs only when a package below is missing or out of range,
+# and always ends with a smoke check of mediapipe's face mesh.
 #
 # Why this is not a plain dependency in pyproject.toml: mediapipe 0.10.21 (the last release
 # whose wheel ships the face-mesh, face-detection and selfie-segmentation models) declares
@@ -19,17 +21,56 @@
 # So: mediapipe without its declared dependencies, then the runtime ones it really imports.
 set -euo pipefail
 PIP="${1:?usage: $0 PIP (the pip executable of the environment that holds nerfstudio)}"
+PYTHON="$(dirname "$PIP")/python"
 
-"$PIP" install --no-deps "mediapipe==0.10.21"
-# --no-deps keeps pip from downgrading protobuf back to nerfstudio's pin; pip may still print
-# that nerfstudio 1.1.5 requires protobuf<=3.20.3, which is expected (see above).
-"$PIP" install --no-deps "protobuf>=4.25.3,<5"
-"$PIP" install "flatbuffers>=2.0" absl-py "attrs>=19.1.0" "numpy<2" matplotlib
-# Optional HuBERT / wav2vec2 audio features (`--audio-model hubert|wav2vec2` with local weights).
-"$PIP" install "transformers>=4.40,<6"  # tested: 5.24.0
+# Exit 0 when every package below is installed in the range asked for (a fraction of a second).
+satisfied() {
+    [ -x "$PYTHON" ] || return 1
+    "$PYTHON" -I - <<'PY'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    from packaging.specifiers import SpecifierSet
+except ImportError:
+    from pip._vendor.packaging.specifiers import SpecifierSet
+
+WANTED = {
+    "mediapipe": "==0.10.21",
+    "protobuf": ">=4.25.3,<5",
+    "flatbuffers": ">=2.0",
+    "absl-py": "",
+    "attrs": ">=19.1.0",
+    "numpy": "<2",
+    "matplotlib": "",
+    "transformers": ">=4.40,<6",
+}
+for name, spec in WANTED.items():
+    try:
+        installed = version(name)
+    except PackageNotFoundError:
+        print(f"install-process-deps: {name} missing", file=sys.stderr)
+        sys.exit(1)
+    if not SpecifierSet(spec).contains(installed, prereleases=True):
+        print(f"install-process-deps: {name} {installed} is not {spec}, reinstalling", file=sys.stderr)
+        sys.exit(1)
+PY
+}
+
+if satisfied 2>/dev/null; then
+    echo "install-process-deps: mediapipe, protobuf and the rest already in range"
+else
+    satisfied || true  # says which package is missing or out of range
+    "$PIP" install -q --no-deps "mediapipe==0.10.21"
+    # --no-deps keeps pip from downgrading protobuf back to nerfstudio's pin; pip may still print
+    # that nerfstudio 1.1.5 requires protobuf<=3.20.3, which is expected (see above).
+    "$PIP" install -q --no-deps "protobuf>=4.25.3,<5"
+    "$PIP" install -q "flatbuffers>=2.0" absl-py "attrs>=19.1.0" "numpy<2" matplotlib
+    # Optional HuBERT / wav2vec2 audio features (`--audio-model hubert|wav2vec2` with local weights).
+    "$PIP" install -q "transformers>=4.40,<6"  # tested: 5.24.0
+fi
 
 # Smoke check: the face-mesh graph only builds when protobuf and mediapipe agree.
-PYTHON="$(dirname "$PIP")/python"
 if [ -x "$PYTHON" ]; then
     "$PYTHON" - <<'PY'
 import mediapipe as mp

@@ -191,7 +191,7 @@ def test_landmark_distance_is_the_mean_euclidean_distance():
 
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
-    pytest.importorskip("mediapipe", reason="mediapipe not installed (.ci/install-process-deps.sh)")
+    pytest.importorskip("mediapipe", reason="mediapipe not installed (run ./setup.sh)")
     from skimage import data
 
     return data.astronaut()

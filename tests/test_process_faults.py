@@ -21,7 +21,7 @@ from ernerf_ns.process.cli import main
 from ernerf_ns.process.pipeline import MANIFEST, STEPS, ProcessConfig, run
 from ernerf_ns.process.sample_clip import make_clip
 
-pytest.importorskip("mediapipe", reason="mediapipe not installed (.ci/install-process-deps.sh)")
+pytest.importorskip("mediapipe", reason="mediapipe not installed (run ./setup.sh)")
 
 FRAMES, SIZE = 30, 128
 KILL_AT = 2

@@ -23,7 +23,7 @@ def test_mapping_picks_68_distinct_mesh_vertices():
 @pytest.fixture(scope="module")
 def astronaut_68():
     """The 68 points of scikit-image's astronaut portrait (a real face) from mediapipe."""
-    pytest.importorskip("mediapipe", reason="mediapipe not installed (.ci/install-process-deps.sh)")
+    pytest.importorskip("mediapipe", reason="mediapipe not installed (run ./setup.sh)")
     from skimage import data
 
     from ernerf_ns.process.mediapipe_models import FaceMesh

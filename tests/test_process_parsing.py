@@ -83,7 +83,7 @@ def test_parsing_png_has_ernerfs_bytes(tmp_path, drawn_portrait):
 
 def test_person_is_separated_from_a_new_backdrop():
     """The astronaut cut out by selfie segmentation and pasted on a flat backdrop: that cut-out is the truth."""
-    pytest.importorskip("mediapipe", reason="mediapipe not installed (.ci/install-process-deps.sh)")
+    pytest.importorskip("mediapipe", reason="mediapipe not installed (run ./setup.sh)")
     from skimage import data
 
     from ernerf_ns.process.mediapipe_models import FaceMesh, PersonSegmenter
@@ -149,7 +149,7 @@ def test_bad_checkpoints_are_named(tmp_path):
 
 
 def test_pipeline_parses_with_a_checkpoint_instead_of_the_rules(tmp_path):
-    pytest.importorskip("mediapipe", reason="mediapipe not installed (.ci/install-process-deps.sh)")
+    pytest.importorskip("mediapipe", reason="mediapipe not installed (run ./setup.sh)")
     from ernerf_ns.process.pipeline import ProcessConfig, run
     from ernerf_ns.process.sample_clip import make_clip
 

@@ -16,7 +16,7 @@ from ernerf_ns.process.landmarks import FACE_OVAL
 from ernerf_ns.process.pipeline import STEPS, ProcessConfig, run
 from ernerf_ns.process.sample_clip import make_clip
 
-pytest.importorskip("mediapipe", reason="mediapipe not installed (.ci/install-process-deps.sh)")
+pytest.importorskip("mediapipe", reason="mediapipe not installed (run ./setup.sh)")
 
 FRAMES, SIZE = 30, 192
 HEAD_CENTRE_PX = 0.25

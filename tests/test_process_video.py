@@ -22,9 +22,7 @@ def _mediapipe_available() -> bool:
     return True
 
 
-needs_mediapipe = pytest.mark.skipif(
-    not _mediapipe_available(), reason="mediapipe not installed (.ci/install-process-deps.sh)"
-)
+needs_mediapipe = pytest.mark.skipif(not _mediapipe_available(), reason="mediapipe not installed (run ./setup.sh)")
 
 
 def _run(video, out, **options):

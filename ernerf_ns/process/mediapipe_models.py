@@ -49,16 +49,17 @@ def import_mediapipe() -> ModuleType:
         import mediapipe as mp
     except ImportError as err:
         raise ProcessError(
-            "mediapipe is not installed: run `bash .ci/install-process-deps.sh PATH/TO/pip` "
-            "(mediapipe==0.10.21 without its declared dependencies, see that script)"
+            "mediapipe is not installed: run ./setup.sh in the ernerf-ns checkout (it installs mediapipe==0.10.21 "
+            "without its declared dependencies, see .ci/install-process-deps.sh)"
         ) from err
     from google.protobuf import __version__ as protobuf_version
 
     # Under protobuf 3.x mediapipe imports but its graphs fail with an obscure RuntimeError.
     if tuple(int(p) for p in protobuf_version.split(".")[:2]) < (4, 25):
         raise ProcessError(
-            f"mediapipe needs protobuf>=4.25.3 but {protobuf_version} is installed (reinstalling nerfstudio "
-            "downgrades it): run `bash .ci/install-process-deps.sh PATH/TO/pip` again"
+            f"mediapipe needs protobuf>=4.25.3 but {protobuf_version} is installed (any pip install of this project "
+            "or of nerfstudio puts back nerfstudio's protobuf<=3.20.3 pin): run ./setup.sh in the ernerf-ns "
+            "checkout again"
         )
     return mp
 
