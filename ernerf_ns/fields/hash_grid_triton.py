@@ -75,6 +75,18 @@ if TRITON_EXISTS:
         return i, j, pos_u - cell_u, pos_v - cell_v, scale, resolution, table_size, offset, hashed
 
     @triton.jit
+    def _block_coords(coords_ptr, num_points, COORD_DIM: tl.constexpr, BLOCK: tl.constexpr):
+        """This program's point rows, their mask and coordinates (c2 repeats c0 for 2D inputs)."""
+        rows = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = rows < num_points
+        c0 = tl.load(coords_ptr + rows * COORD_DIM, mask=mask, other=0.0)
+        c1 = tl.load(coords_ptr + rows * COORD_DIM + 1, mask=mask, other=0.0)
+        c2 = c0
+        if COORD_DIM == 3:
+            c2 = tl.load(coords_ptr + rows * COORD_DIM + 2, mask=mask, other=0.0)
+        return rows, mask, c0, c1, c2
+
+    @triton.jit
     def _plane_coords(c0, c1, c2, plane: tl.constexpr):
         """ER-NeRF's plane order: xy, yz, xz (`triplane_encoding.PLANE_AXES`)."""
         if plane == 0:
@@ -113,13 +125,7 @@ if TRITON_EXISTS:
         FEATURES: tl.constexpr,
         BLOCK: tl.constexpr,
     ):
-        rows = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-        mask = rows < num_points
-        c0 = tl.load(coords_ptr + rows * COORD_DIM, mask=mask, other=0.0)
-        c1 = tl.load(coords_ptr + rows * COORD_DIM + 1, mask=mask, other=0.0)
-        c2 = c0
-        if COORD_DIM == 3:
-            c2 = tl.load(coords_ptr + rows * COORD_DIM + 2, mask=mask, other=0.0)
+        rows, mask, c0, c1, c2 = _block_coords(coords_ptr, num_points, COORD_DIM, BLOCK)
         out_rows = out_ptr + rows * out_stride_point
         for plane in tl.static_range(NUM_PLANES):
             u, v = _plane_coords(c0, c1, c2, plane)
@@ -170,13 +176,7 @@ if TRITON_EXISTS:
         COORD_GRAD: tl.constexpr,
         BLOCK: tl.constexpr,
     ):
-        rows = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-        mask = rows < num_points
-        c0 = tl.load(coords_ptr + rows * COORD_DIM, mask=mask, other=0.0)
-        c1 = tl.load(coords_ptr + rows * COORD_DIM + 1, mask=mask, other=0.0)
-        c2 = c0
-        if COORD_DIM == 3:
-            c2 = tl.load(coords_ptr + rows * COORD_DIM + 2, mask=mask, other=0.0)
+        rows, mask, c0, c1, c2 = _block_coords(coords_ptr, num_points, COORD_DIM, BLOCK)
         d0 = tl.zeros([BLOCK], dtype=tl.float32)
         d1 = tl.zeros([BLOCK], dtype=tl.float32)
         d2 = tl.zeros([BLOCK], dtype=tl.float32)

@@ -3,12 +3,13 @@ the three training stages (head, lips fine-tune, torso) that one run goes throug
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Literal, Optional, Tuple, Type
+from typing import Dict, Iterator, List, Literal, Optional, Tuple, Type
 
 import nerfacc
 import torch
@@ -498,13 +499,8 @@ class ERNeRFModel(Model):
         """
         if not self.config.fast_render:
             return self.get_outputs_for_camera_chunked(camera, obb_box)
-        # A full image is always the whole portrait, also when called in training mode mid torso stage.
-        was_training = self.training
-        self.eval()
-        try:
+        with self._eval_mode():
             return self.frame_renderer(camera)
-        finally:
-            self.train(was_training)
 
     @torch.no_grad()
     def get_outputs_for_camera_chunked(
@@ -518,10 +514,16 @@ class ERNeRFModel(Model):
         bundle.metadata["pixel_coords"] = pixel_centres(height, width, device)
         pose = camera.camera_to_worlds.reshape(-1, 12)[0].to(device)
         bundle.metadata["camera_to_world"] = pose.expand(height, width, 12)
+        with self._eval_mode():
+            return self.get_outputs_for_camera_ray_bundle(bundle)
+
+    @contextlib.contextmanager
+    def _eval_mode(self) -> Iterator[None]:
+        """A full image is always the whole portrait, also when rendered in training mode mid torso stage."""
         was_training = self.training
         self.eval()
         try:
-            return self.get_outputs_for_camera_ray_bundle(bundle)
+            yield
         finally:
             self.train(was_training)
 
