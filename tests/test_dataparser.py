@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from nerfstudio.data.dataparsers.base_dataparser import DataparserOutputs
-from PIL import Image
+from PIL import Image, ImageFile
 
 from ernerf_ns.data.errors import DatasetError
 from ernerf_ns.data.talking_portrait_dataparser import TalkingPortraitDataParserConfig
@@ -56,13 +56,20 @@ def portrait_copy(synthetic_portrait: SyntheticPortrait, tmp_path: Path) -> Path
     return Path(shutil.copytree(synthetic_portrait.path, tmp_path / synthetic_portrait.path.name))
 
 
-def assert_raises_naming(path: Path, folder: Path, error: type[Exception] = DatasetError, **config) -> None:
-    """Parsing `folder` (train then val, as ns-train does) raises `error` whose message names `path`."""
+def assert_raises_naming(
+    path: Path, folder: Path, error: type[Exception] = DatasetError, *problem: str, **config
+) -> str:
+    """Parsing `folder` (train then val, as ns-train does) raises `error` in one line naming `path` and `problem`."""
     parser = TalkingPortraitDataParserConfig(data=folder, **config).setup()
     with pytest.raises(error) as info:
         for split in ("train", "val"):
             parser.get_dataparser_outputs(split)
-    assert str(path) in str(info.value)
+    message = str(info.value)
+    assert str(path) in message
+    assert "\n" not in message, "one line"
+    for word in problem:
+        assert word in message
+    return message
 
 
 # -- splits ----------------------------------------------------------------------------------------------
@@ -226,7 +233,7 @@ def test_audio_features_option_picks_the_named_file(two_feature_files: Path) -> 
 
 def test_audio_features_option_naming_a_missing_file_raises(two_feature_files: Path) -> None:
     path = two_feature_files / "aud_hu.npy"
-    assert_raises_naming(path, two_feature_files, FileNotFoundError, audio_features="hubert")
+    assert_raises_naming(path, two_feature_files, DatasetError, "not found", audio_features="hubert")
 
 
 # -- unusable folders ------------------------------------------------------------------------------------
@@ -279,6 +286,335 @@ def test_au_csv_without_au45_column_raises(portrait_copy: Path) -> None:
     with path.open("w") as file:
         file.write("frame, timestamp, AU01_r\n" + "".join(f"{i + 1}, {i / 25:.3f}, 0.5\n" for i in range(rows)))
     assert_raises_naming(path, portrait_copy)
+
+
+# -- broken files are refused before training, naming the file, the frame and the problem ---------------
+
+
+def edit_json(path: Path, edit) -> None:
+    """Rewrite a transforms json after `edit(meta)`; Python's json writes NaN and Infinity as bare words."""
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+
+
+def set_pose(path: Path, frame: int | None, matrix) -> None:
+    """Replace the transform_matrix of one frame (or of all frames: `frame=None`)."""
+
+    def edit(meta: dict) -> None:
+        for i, entry in enumerate(meta["frames"]):
+            if frame is None or i == frame:
+                changed = matrix(np.asarray(entry["transform_matrix"]))
+                entry["transform_matrix"] = changed.tolist() if isinstance(changed, np.ndarray) else changed
+
+    edit_json(path, edit)
+
+
+def with_value(value: float, row: int = 0, column: int = 3):
+    """A transform_matrix edit that puts `value` at [row, column]."""
+
+    def change(c2w: np.ndarray) -> np.ndarray:
+        c2w = c2w.copy()
+        c2w[row, column] = value
+        return c2w
+
+    return change
+
+
+def nan_in_one_train_pose(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "transforms_train.json"
+    set_pose(path, 3, with_value(float("nan")))
+    return path, ("frame 3", "img_id 3", "NaN")
+
+
+def inf_in_every_val_pose(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "transforms_val.json"
+    set_pose(path, None, with_value(float("inf"), 1, 1))
+    return path, ("frame 0", "img_id 20", "inf", "2 of 2 frames")
+
+
+def zero_pose(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "transforms_train.json"
+    set_pose(path, 5, np.zeros_like)
+    return path, ("frame 5", "img_id 5", "singular")
+
+
+def scaled_pose(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "transforms_train.json"
+    set_pose(path, 2, lambda c2w: np.diag([1.1, 1.1, 1.1, 1.0]) @ c2w)  # a 10 % zoom is no rotation
+    return path, ("frame 2", "img_id 2", "not a rotation")
+
+
+def sheared_pose(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "transforms_train.json"
+    set_pose(path, 2, lambda c2w: np.array([[1, 0.1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]) @ c2w)
+    return path, ("frame 2", "not a rotation")  # det is still 1
+
+
+def text_in_pose(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "transforms_train.json"
+    set_pose(path, 1, lambda c2w: [[*row[:3], "far"] for row in c2w.tolist()])
+    return path, ("frame 1", "4x4 numbers")
+
+
+def fractional_img_id(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "transforms_train.json"
+    edit_json(path, lambda meta: meta["frames"][4].update(img_id=4.5))
+    return path, ("frame 4", "img_id 4.5")
+
+
+def intrinsic(key: str, value):
+    def breakage(folder: Path) -> tuple[Path, tuple[str, ...]]:
+        path = folder / "transforms_train.json"
+        edit_json(path, lambda meta: meta.update({key: value}))
+        return path, (f"'{key}'", "positive number")
+
+    breakage.__name__ = f"{key}_is_{value!r}"
+    return breakage
+
+
+def audio_values(name: str, value: float):
+    def breakage(folder: Path) -> tuple[Path, tuple[str, ...]]:
+        path = folder / name
+        features = np.load(folder / "aud.npy")
+        features[7, 3, 1] = value
+        np.save(path, features)
+        return path, ("frame 7", "NaN or inf", "1 of 22 frames")
+
+    breakage.__name__ = f"{value}_in_{name}"
+    return breakage
+
+
+def au45(row: int, text: str):
+    def breakage(folder: Path) -> tuple[Path, tuple[str, ...]]:
+        path = folder / "au.csv"
+        lines = path.read_text().splitlines()
+        cells = lines[row + 1].split(",")
+        lines[row + 1] = ",".join([*cells[:-1], f" {text}"])
+        path.write_text("\n".join(lines) + "\n")
+        return path, (f"frame {row}", f"line {row + 2}", repr(text))
+
+    breakage.__name__ = f"au45_is_{text or 'empty'}"
+    return breakage
+
+
+def nan_in_landmarks(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "ori_imgs" / "3.lms"
+    lines = path.read_text().splitlines()
+    lines[50] = "nan 31.5"
+    path.write_text("\n".join(lines) + "\n")
+    return path, ("landmark 50", "NaN")
+
+
+def one_missing_torso_layer(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "torso_imgs" / "6.png"
+    path.unlink()
+    return path, ("torso layer not found",)
+
+
+def no_audio_features(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    (folder / "aud.npy").unlink()
+    return folder, ("no audio feature file", "aud_ds.npy", "aud_eo.npy", "aud_hu.npy", "aud.npy")
+
+
+def save_resized(path: Path, size: tuple[int, int]) -> None:
+    image = Image.open(path)
+    image.resize(size).save(path, format=image.format)
+
+
+def one_frame_of_another_size(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "gt_imgs" / "4.jpg"
+    save_resized(path, (48, 64))
+    return path, ("48x64", "64x64", "1 of 20 frames")
+
+
+def every_frame_of_another_size(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    for path in (folder / "gt_imgs").glob("*.jpg"):
+        save_resized(path, (48, 48))
+    return folder / "transforms_train.json", ("cx, cy give 64x64", "48x48")
+
+
+def background_of_another_size(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "bc.jpg"
+    save_resized(path, (32, 32))
+    return path, ("32x32", "64x64")
+
+
+def torso_layer_of_another_size(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "torso_imgs" / "9.png"
+    save_resized(path, (64, 63))
+    return path, ("64x63", "64x64")
+
+
+def empty_frame_image(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "gt_imgs" / "2.jpg"
+    path.write_bytes(b"")
+    return path, ("empty file",)
+
+
+def text_as_frame_image(folder: Path) -> tuple[Path, tuple[str, ...]]:
+    path = folder / "gt_imgs" / "2.jpg"
+    path.write_text("<html>404 Not Found</html>")
+    return path, ("not an image",)
+
+
+def truncated(relative: str):
+    def breakage(folder: Path) -> tuple[Path, tuple[str, ...]]:
+        path = folder / relative
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) * 2 // 3])  # the header survives: only the end marker tells
+        return path, ("truncated",)
+
+    breakage.__name__ = f"truncated_{relative.replace('/', '_')}"
+    return breakage
+
+
+BREAKAGES = [
+    nan_in_one_train_pose,
+    inf_in_every_val_pose,
+    zero_pose,
+    scaled_pose,
+    sheared_pose,
+    text_in_pose,
+    fractional_img_id,
+    intrinsic("focal_len", "1200"),
+    intrinsic("focal_len", None),
+    intrinsic("cx", 0),
+    intrinsic("cy", -32.0),
+    intrinsic("cx", "half"),
+    intrinsic("cy", float("nan")),
+    audio_values("aud.npy", float("nan")),
+    audio_values("aud.npy", float("-inf")),
+    audio_values("aud_ds.npy", float("nan")),
+    au45(4, "nan"),
+    au45(21, "inf"),
+    au45(0, "closed"),
+    au45(10, ""),
+    nan_in_landmarks,
+    one_missing_torso_layer,
+    no_audio_features,
+    one_frame_of_another_size,
+    every_frame_of_another_size,
+    background_of_another_size,
+    torso_layer_of_another_size,
+    empty_frame_image,
+    text_as_frame_image,
+    truncated("gt_imgs/8.jpg"),
+    truncated("gt_imgs/21.jpg"),
+    truncated("torso_imgs/3.png"),
+    truncated("bc.jpg"),
+]
+"""Each breaks one thing in a copy of the synthetic folder; returns the file the error must name and its words."""
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES, ids=lambda breakage: breakage.__name__)
+def test_a_broken_file_raises_a_one_line_error_naming_it_and_the_problem(portrait_copy: Path, breakage) -> None:
+    path, problem = breakage(portrait_copy)
+    message = assert_raises_naming(path, portrait_copy, DatasetError, *problem)
+    assert "bc.jpg" not in message or path.name == "bc.jpg", "the odd file is blamed, not the background"
+
+
+def test_image_checks_read_headers_not_pixels(
+    synthetic_portrait: SyntheticPortrait, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ns-train/ns-eval/ns-viewer start checks every frame: decoding 2000 frames would take seconds."""
+
+    def no_decoding(image: Image.Image) -> None:
+        raise AssertionError(f"{image.filename}: pixels decoded while checking the folder")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    for split in ("train", "val"):
+        parse(synthetic_portrait.path, split)
+
+
+def test_missing_au_csv_is_said_once_in_one_line(portrait_copy: Path, capsys: pytest.CaptureFixture) -> None:
+    (portrait_copy / "au.csv").unlink()
+    parser = TalkingPortraitDataParserConfig(data=portrait_copy).setup()
+    for split in ("train", "val", "test"):
+        parser.get_dataparser_outputs(split)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(portrait_copy / "au.csv") in lines[0] and "constant" in lines[0]
+
+
+def test_a_folder_without_torso_layers_parses_without_them(portrait_copy: Path) -> None:
+    shutil.rmtree(portrait_copy / "torso_imgs")
+    assert parse(portrait_copy).metadata["torso_filenames"] is None
+
+
+# -- folders that must stay accepted ---------------------------------------------------------------------
+
+
+def renamed_with_spaces_and_brackets(folder: Path) -> Path:
+    return Path(shutil.move(folder, folder.parent / "my portrait [take 2] (50%)"))
+
+
+def without_au_csv(folder: Path) -> Path:
+    (folder / "au.csv").unlink()
+    return folder
+
+
+def without_torso_layers(folder: Path) -> Path:
+    shutil.rmtree(folder / "torso_imgs")
+    return folder
+
+
+def without_aud_ids(folder: Path) -> Path:
+    for split in ("train", "val"):
+        edit_json(folder / f"transforms_{split}.json", lambda meta: [f.pop("aud_id") for f in meta["frames"]])
+    return folder
+
+
+def with_integer_intrinsics_and_float_ids(folder: Path) -> Path:
+    def edit(meta: dict) -> None:
+        meta.update(focal_len=int(meta["focal_len"]), cx=int(meta["cx"]), cy=int(meta["cy"]))
+        for frame in meta["frames"]:
+            frame.update(img_id=float(frame["img_id"]), aud_id=float(frame["aud_id"]))
+
+    for split in ("train", "val"):
+        edit_json(folder / f"transforms_{split}.json", edit)
+    return folder
+
+
+def with_bytes_after_the_jpeg_end_marker(folder: Path) -> Path:
+    for path in (folder / "gt_imgs").glob("*.jpg"):
+        path.write_bytes(path.read_bytes() + b"\x00" * 16)  # some encoders pad after FF D9
+    return folder
+
+
+def with_rounding_in_the_poses(folder: Path) -> Path:
+    for split in ("train", "val"):
+        set_pose(folder / f"transforms_{split}.json", None, lambda c2w: np.round(c2w, 4))
+    return folder
+
+
+def with_a_second_feature_file(folder: Path) -> Path:
+    np.save(folder / "aud_hu.npy", np.zeros((22, 16, 8), np.float32))
+    return folder
+
+
+GOOD_FOLDERS = [
+    lambda folder: folder,
+    renamed_with_spaces_and_brackets,
+    without_au_csv,
+    without_torso_layers,
+    without_aud_ids,
+    with_integer_intrinsics_and_float_ids,
+    with_bytes_after_the_jpeg_end_marker,
+    with_rounding_in_the_poses,
+    with_a_second_feature_file,
+]
+"""Each changes a copy of the synthetic folder in a way ER-NeRF accepts; the dataparser must accept it too."""
+
+
+@pytest.mark.parametrize(
+    "variant", GOOD_FOLDERS, ids=lambda variant: "as_generated" if variant.__name__ == "<lambda>" else variant.__name__
+)
+def test_a_usable_folder_parses_in_every_split(portrait_copy: Path, variant) -> None:
+    folder = variant(portrait_copy)
+    parser = TalkingPortraitDataParserConfig(data=folder).setup()
+    sizes = {split: len(parser.get_dataparser_outputs(split).image_filenames) for split in ("train", "val", "test")}
+    assert sizes == {"train": 20, "val": 2, "test": 2}
 
 
 # -- per-pixel training targets --------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ernerf_ns.data.errors import DatasetError
+
 FEATURE_FILES = {
     "logmel": "aud.npy",
     "deepspeech": "aud_ds.npy",
@@ -13,6 +15,9 @@ FEATURE_FILES = {
     "hubert": "aud_hu.npy",
 }
 """Extractor name → file name, as ER-NeRF names them."""
+
+PREFERENCE = ("deepspeech", "esperanto", "hubert", "logmel")
+"""ER-NeRF's order of preference when a folder holds several feature files."""
 
 
 def find_feature_file(folder: Path, extractor: str | None = None) -> tuple[str, Path]:
@@ -23,22 +28,35 @@ def find_feature_file(folder: Path, extractor: str | None = None) -> tuple[str, 
             raise ValueError(f"unknown audio features '{extractor}'; choose one of {sorted(FEATURE_FILES)}")
         path = folder / FEATURE_FILES[extractor]
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: audio features '{extractor}' not found")
+            raise DatasetError(f"{path}: audio features '{extractor}' not found")
         return extractor, path
-    for name in ("deepspeech", "esperanto", "hubert", "logmel"):
+    for name in PREFERENCE:
         path = folder / FEATURE_FILES[name]
         if path.is_file():
             return name, path
-    raise FileNotFoundError(f"{folder}: no audio feature file ({', '.join(FEATURE_FILES.values())})")
+    accepted = ", ".join(FEATURE_FILES[name] for name in PREFERENCE)
+    raise DatasetError(
+        f"{folder}: no audio feature file (accepted: {accepted}); `ernerf-process` computes one from the video"
+    )
 
 
 def load_feature_file(path: Path) -> np.ndarray:
-    """Load [T, 16, C] float32 features; raise naming the file if it is not that shape."""
+    """Load [T, 16, C] float32 features; raise DatasetError naming the file if it is not that shape or not finite."""
     path = Path(path)
     try:
         feats = np.load(path)
     except Exception as err:
-        raise ValueError(f"{path}: not a readable .npy file ({err})") from err
-    if feats.ndim != 3 or feats.shape[1] != 16 or feats.shape[0] == 0:
-        raise ValueError(f"{path}: expected audio features of shape [frames, 16, channels], got {feats.shape}")
-    return feats.astype(np.float32)
+        raise DatasetError(f"{path}: not a readable .npy file ({err})") from err
+    if not isinstance(feats, np.ndarray) or feats.ndim != 3 or feats.shape[1] != 16 or feats.shape[0] == 0:
+        shape = getattr(feats, "shape", type(feats).__name__)
+        raise DatasetError(f"{path}: expected audio features of shape [frames, 16, channels], got {shape}")
+    if not np.issubdtype(feats.dtype, np.number):
+        raise DatasetError(f"{path}: audio features are of type {feats.dtype}, not numbers")
+    feats = feats.astype(np.float32, copy=False)
+    if not np.isfinite(feats).all():
+        bad = ~np.isfinite(feats).reshape(len(feats), -1).all(axis=1)
+        raise DatasetError(
+            f"{path}: audio features of frame {int(np.flatnonzero(bad)[0])} hold NaN or inf "
+            f"({int(bad.sum())} of {len(feats)} frames)"
+        )
+    return feats

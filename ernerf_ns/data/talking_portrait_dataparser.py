@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional, Type
@@ -16,7 +17,14 @@ from nerfstudio.utils.rich_utils import CONSOLE
 
 from ernerf_ns.audio.feature_files import find_feature_file, load_feature_file
 from ernerf_ns.data.errors import DatasetError
-from ernerf_ns.data.portrait_files import eye_openness, landmark_rects, read_blink, read_landmarks, read_transforms
+from ernerf_ns.data.portrait_files import (
+    eye_openness,
+    landmark_rects,
+    read_blink,
+    read_image_size,
+    read_landmarks,
+    read_transforms,
+)
 
 
 @dataclass
@@ -44,12 +52,17 @@ class TalkingPortraitDataParser(DataParser):
 
     config: TalkingPortraitDataParserConfig
 
+    _told_blinks_constant = False
+    """Whether a missing au.csv was reported; ns-train asks one parser for train then val, and hears it once."""
+
     def _generate_dataparser_outputs(self, split: str = "train") -> DataparserOutputs:
+        """Reads and checks every file the split uses, so a broken folder fails here, before any training step."""
         root = Path(self.config.data)
         if not root.is_dir():
             raise DatasetError(f"{root}: dataset folder not found")
         json_split = "train" if split == "train" else "val"
-        meta = read_transforms(root / f"transforms_{json_split}.json")
+        json_path = root / f"transforms_{json_split}.json"
+        meta = read_transforms(json_path)
         frames = meta["frames"]
         if split == "val":
             frames = frames[: self.config.max_val_frames]
@@ -60,18 +73,18 @@ class TalkingPortraitDataParser(DataParser):
         missing = [p for p in image_filenames if not p.is_file()]
         if missing:
             raise DatasetError(
-                f"{missing[0]}: image of a frame listed in transforms_{json_split}.json not found "
+                f"{missing[0]}: image of a frame listed in {json_path.name} not found "
                 f"({len(missing)} of {len(image_filenames)} missing)"
             )
+        focal, cx, cy = float(meta["focal_len"]), float(meta["cx"]), float(meta["cy"])
+        width, height = int(round(2 * cx)), int(round(2 * cy))
+        check_frame_sizes(image_filenames, json_path, (width, height))
 
         extractor, feature_path = find_feature_file(root, self.config.audio_features)
-        try:
-            audio = load_feature_file(feature_path)
-        except ValueError as err:
-            raise DatasetError(str(err)) from err
+        audio = load_feature_file(feature_path)
         if aud_ids.max() >= len(audio):
             raise DatasetError(
-                f"{feature_path}: audio features cover {len(audio)} frames but transforms_{json_split}.json "
+                f"{feature_path}: audio features cover {len(audio)} frames but {json_path.name} "
                 f"asks for frame {aud_ids.max()} (audio shorter than the video)"
             )
 
@@ -80,7 +93,6 @@ class TalkingPortraitDataParser(DataParser):
 
         c2w = torch.tensor(np.array([f["transform_matrix"] for f in frames], dtype=np.float32))
         c2w[:, :3, 3] *= self.config.scale
-        focal, cx, cy = float(meta["focal_len"]), float(meta["cx"]), float(meta["cy"])
         num = len(frames)
         # Only training frames own an individual code; -1 asks the model for its fixed render-time code.
         frame_index = torch.arange(num) if split == "train" else torch.full((num,), -1)
@@ -90,8 +102,8 @@ class TalkingPortraitDataParser(DataParser):
             fy=focal,
             cx=cx,
             cy=cy,
-            width=int(round(2 * cx)),
-            height=int(round(2 * cy)),
+            width=width,
+            height=height,
             camera_type=CameraType.PERSPECTIVE,
             metadata={
                 "frame_index": frame_index[:, None].float(),
@@ -102,13 +114,11 @@ class TalkingPortraitDataParser(DataParser):
         b = self.config.bound
         scene_box = SceneBox(aabb=torch.tensor([[-b, -b, -b / 2], [b, b, b / 2]], dtype=torch.float32))
 
-        torso_dir = root / "torso_imgs"
-        torso_filenames = [torso_dir / f"{i}.png" for i in img_ids]
-        if not all(p.is_file() for p in torso_filenames):
-            torso_filenames = None
         background = root / "bc.jpg"
         if not background.is_file():
             raise DatasetError(f"{background}: background image not found")
+        check_same_size(background, (width, height), "the frames'")
+        torso_filenames = torso_layers(root / "torso_imgs", img_ids, (width, height))
 
         return DataparserOutputs(
             image_filenames=image_filenames,
@@ -130,7 +140,15 @@ class TalkingPortraitDataParser(DataParser):
     def _eye_values(self, root: Path, img_ids: np.ndarray) -> np.ndarray:
         path = root / "au.csv"
         if not path.is_file():
-            CONSOLE.print(f"[yellow]{path} not found: eyes are conditioned on a constant 0.5")
+            if not self._told_blinks_constant:  # once per parser, not once per split
+                self._told_blinks_constant = True
+                CONSOLE.print(
+                    f"{path} not found: blinks will be a constant (eyes conditioned on 0.5 in every frame)",
+                    style="yellow",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
             return np.full(len(img_ids), 0.5, dtype=np.float32)
         eye = eye_openness(read_blink(path), self.config.eye_smoothing)
         if img_ids.max() >= len(eye):
@@ -146,6 +164,61 @@ class TalkingPortraitDataParser(DataParser):
             for key, rect in landmark_rects(read_landmarks(path)).items():
                 rects[key].append(rect)
         return {key: np.stack(value) for key, value in rects.items()}
+
+
+def check_frame_sizes(image_filenames: list[Path], json_path: Path, json_size: tuple[int, int]) -> None:
+    """Every frame image is readable, complete and of the size the json's 2·cx × 2·cy gives.
+
+    The odd image is the one named: the frames that match the json set the size; where none does, the size
+    most frames share, and if all frames agree the json is at fault.
+    """
+    sizes = [read_image_size(path) for path in image_filenames]
+    counts = Counter(sizes)
+    reference = json_size if json_size in counts else counts.most_common(1)[0][0]
+    odd = [(path, size) for path, size in zip(image_filenames, sizes, strict=True) if size != reference]
+    if odd:
+        path, size = odd[0]
+        source = f"2·cx × 2·cy of {json_path.name}" if reference == json_size else "the size most frames have"
+        raise DatasetError(
+            f"{path}: {_wh(size)} pixels, but the frames are {_wh(reference)} ({source}; "
+            f"{len(odd)} of {len(sizes)} frames differ)"
+        )
+    if reference != json_size:
+        raise DatasetError(
+            f"{json_path}: cx, cy give {_wh(json_size)} frames (2·cx × 2·cy) but the images in "
+            f"{image_filenames[0].parent} are {_wh(reference)}"
+        )
+
+
+def check_same_size(path: Path, size: tuple[int, int], whose: str) -> None:
+    """`path` is a readable, complete image of `size` (width, height)."""
+    own = read_image_size(path)
+    if own != size:
+        raise DatasetError(f"{path}: {_wh(own)} pixels, but {whose} size is {_wh(size)}")
+
+
+def torso_layers(folder: Path, img_ids: np.ndarray, size: tuple[int, int]) -> Optional[list[Path]]:
+    """The split's torso_imgs/<i>.png, or None where the folder holds none (a head-only dataset).
+
+    A folder that holds some layers must hold them all: dropping every layer for one missing file would
+    silently train the torso stage on nothing.
+    """
+    filenames = [folder / f"{i}.png" for i in img_ids]
+    if not folder.is_dir() or next(folder.glob("*.png"), None) is None:
+        return None
+    missing = [path for path in filenames if not path.is_file()]
+    if missing:
+        raise DatasetError(
+            f"{missing[0]}: torso layer not found ({len(missing)} of {len(filenames)} missing; "
+            f"the others in {folder.name}/ exist)"
+        )
+    for path in filenames:
+        check_same_size(path, size, "the frames'")
+    return filenames
+
+
+def _wh(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
 
 
 talking_portrait_dataparser = DataParserSpecification(
