@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import pickle
 import signal
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Dict, Optional, Tuple, Type
 
 from nerfstudio.engine.trainer import TRAIN_INTERATION_OUTPUT, Trainer, TrainerConfig
 from nerfstudio.utils.rich_utils import CONSOLE
 
+from ernerf_ns.errors import UserError
 from ernerf_ns.optimizers import PiecewiseGeometricSchedulerConfig
 from ernerf_ns.stages import StageSchedule
 
@@ -37,6 +40,10 @@ class ERNeRFTrainerConfig(TrainerConfig):
             scheduler = group.get("scheduler")
             if name in milestones and isinstance(scheduler, PiecewiseGeometricSchedulerConfig):
                 scheduler.milestones = milestones[name]
+
+
+class CheckpointError(UserError):
+    """A checkpoint to resume from cannot be read; the message names the file."""
 
 
 INTERRUPTED_EXIT_STATUS = 130
@@ -97,5 +104,19 @@ class ERNeRFTrainer(Trainer):
             super()._train_complete_viewer()
 
     def _load_checkpoint(self) -> None:
-        super()._load_checkpoint()
+        try:
+            super()._load_checkpoint()
+        except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            raise CheckpointError(f"{self._checkpoint_to_load()}: damaged or truncated checkpoint ({err})") from err
         self.config.max_num_iterations = max(self.config.max_num_iterations - self._start_step, 0)
+
+    def _checkpoint_to_load(self) -> Optional[Path]:
+        """The file `--load-dir` / `--load-checkpoint` makes Nerfstudio read (its naming: the highest step)."""
+        if self.config.load_checkpoint is not None:
+            return Path(self.config.load_checkpoint)
+        load_dir = self.config.load_dir
+        if load_dir is None:
+            return None
+        if self.config.load_step is not None:
+            return Path(load_dir) / f"step-{self.config.load_step:09d}.ckpt"
+        return max(Path(load_dir).glob("step-*.ckpt"), default=None)

@@ -13,7 +13,7 @@ from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocati
 from ernerf_ns.config import ernerf_head_method, ernerf_method, ernerf_tiny_method
 from ernerf_ns.optimizers import piecewise_geometric
 from ernerf_ns.stages import StageSchedule
-from ernerf_ns.trainer import INTERRUPTED_EXIT_STATUS, stage_milestones
+from ernerf_ns.trainer import INTERRUPTED_EXIT_STATUS, CheckpointError, stage_milestones
 from ernerf_ns.training import run_steps, setup_trainer
 
 HEAD_GROUPS = ("grids", "nets", "audio_attention")
@@ -194,3 +194,14 @@ def test_ctrl_c_saves_the_step_it_finished_and_exits_130_and_the_run_resumes_in_
     resumed = setup_trainer(config, synthetic_portrait.path, tmp_path / "b", max_steps=SHORT.total_steps)
     assert resumed._start_step == interrupt_at + 1
     assert resumed.pipeline.model.stage == "lips"
+
+
+def test_resuming_from_a_truncated_checkpoint_names_the_file(synthetic_portrait, tmp_path):
+    first = setup_trainer(_short_config(), synthetic_portrait.path, tmp_path / "a", max_steps=2)
+    first.train()
+    newest = sorted(first.checkpoint_dir.glob("*.ckpt"))[-1]
+    newest.write_bytes(newest.read_bytes()[:1000])
+    config = _short_config()
+    config.load_dir = first.checkpoint_dir
+    with pytest.raises(CheckpointError, match=rf"{newest}: damaged or truncated checkpoint"):
+        setup_trainer(config, synthetic_portrait.path, tmp_path / "b", max_steps=SHORT.total_steps)
