@@ -59,8 +59,9 @@ if TRITON_EXISTS:
         return tl.where(hashed, hashed_index, dense) % table_size
 
     @triton.jit
-    def _level_cell(u, v, levels_ptr, scales_ptr, level, num_levels):
-        """Cell corner (uint32), bilinear fractions and the level's indexing constants."""
+    def _level_corners(u, v, levels_ptr, scales_ptr, level, num_levels, FEATURES: tl.constexpr):
+        """Flat-table offsets of the cell's corners (0, 0), (1, 0), (0, 1), (1, 1), the bilinear fractions and
+        the level's scale (the position's derivative)."""
         scale = tl.load(scales_ptr + level)
         resolution = tl.load(levels_ptr + level).to(tl.uint32)
         table_size = tl.load(levels_ptr + num_levels + level).to(tl.uint32)
@@ -72,7 +73,11 @@ if TRITON_EXISTS:
         cell_v = tl.floor(pos_v)
         i = cell_u.to(tl.int32).to(tl.uint32, bitcast=True)
         j = cell_v.to(tl.int32).to(tl.uint32, bitcast=True)
-        return i, j, pos_u - cell_u, pos_v - cell_v, scale, resolution, table_size, offset, hashed
+        e00 = (_corner_entry(i, j, resolution, table_size, hashed).to(tl.int32) + offset) * FEATURES
+        e10 = (_corner_entry(i + 1, j, resolution, table_size, hashed).to(tl.int32) + offset) * FEATURES
+        e01 = (_corner_entry(i, j + 1, resolution, table_size, hashed).to(tl.int32) + offset) * FEATURES
+        e11 = (_corner_entry(i + 1, j + 1, resolution, table_size, hashed).to(tl.int32) + offset) * FEATURES
+        return e00, e10, e01, e11, pos_u - cell_u, pos_v - cell_v, scale
 
     @triton.jit
     def _block_coords(coords_ptr, num_points, COORD_DIM: tl.constexpr, BLOCK: tl.constexpr):
@@ -131,13 +136,9 @@ if TRITON_EXISTS:
             u, v = _plane_coords(c0, c1, c2, plane)
             table = _plane_table(table0_ptr, table1_ptr, table2_ptr, plane)
             for level in tl.static_range(NUM_LEVELS):
-                i, j, fu, fv, _, resolution, table_size, offset, hashed = _level_cell(
-                    u, v, levels_ptr, scales_ptr, level, NUM_LEVELS
+                e00, e10, e01, e11, fu, fv, _ = _level_corners(
+                    u, v, levels_ptr, scales_ptr, level, NUM_LEVELS, FEATURES
                 )
-                e00 = (_corner_entry(i, j, resolution, table_size, hashed).to(tl.int32) + offset) * FEATURES
-                e10 = (_corner_entry(i + 1, j, resolution, table_size, hashed).to(tl.int32) + offset) * FEATURES
-                e01 = (_corner_entry(i, j + 1, resolution, table_size, hashed).to(tl.int32) + offset) * FEATURES
-                e11 = (_corner_entry(i + 1, j + 1, resolution, table_size, hashed).to(tl.int32) + offset) * FEATURES
                 w00 = (1 - fu) * (1 - fv)
                 w10 = fu * (1 - fv)
                 w01 = (1 - fu) * fv
@@ -188,13 +189,9 @@ if TRITON_EXISTS:
             du = tl.zeros([BLOCK], dtype=tl.float32)
             dv = tl.zeros([BLOCK], dtype=tl.float32)
             for level in tl.static_range(NUM_LEVELS):
-                i, j, fu, fv, scale, resolution, table_size, offset, hashed = _level_cell(
-                    u, v, levels_ptr, scales_ptr, level, NUM_LEVELS
+                e00, e10, e01, e11, fu, fv, scale = _level_corners(
+                    u, v, levels_ptr, scales_ptr, level, NUM_LEVELS, FEATURES
                 )
-                e00 = (_corner_entry(i, j, resolution, table_size, hashed).to(tl.int32) + offset) * FEATURES
-                e10 = (_corner_entry(i + 1, j, resolution, table_size, hashed).to(tl.int32) + offset) * FEATURES
-                e01 = (_corner_entry(i, j + 1, resolution, table_size, hashed).to(tl.int32) + offset) * FEATURES
-                e11 = (_corner_entry(i + 1, j + 1, resolution, table_size, hashed).to(tl.int32) + offset) * FEATURES
                 for f in tl.static_range(FEATURES):
                     column = (plane * NUM_LEVELS + level) * FEATURES + f
                     g = tl.load(grad_rows + column * grad_stride_feature, mask=mask, other=0.0).to(tl.float32)
