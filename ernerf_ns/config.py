@@ -56,7 +56,6 @@ def _ernerf_config(
     method_name: str,
     rays_per_batch: int,
     model: ERNeRFModelConfig,
-    images_to_sample_from: int = -1,
     face_fraction: float = 0.0,
     lips_fraction: float = 0.0,
     vis: str = "viewer",
@@ -77,8 +76,6 @@ def _ernerf_config(
                 dataparser=TalkingPortraitDataParserConfig(),
                 train_num_rays_per_batch=rays_per_batch,
                 eval_num_rays_per_batch=rays_per_batch,
-                train_num_images_to_sample_from=images_to_sample_from,
-                train_num_times_to_repeat_images=-1 if images_to_sample_from < 0 else 200,
                 pixel_sampler=RegionPixelSamplerConfig(face_fraction=face_fraction, lips_fraction=lips_fraction),
             ),
             model=model,
@@ -101,8 +98,6 @@ def _ernerf_gpu_config(method_name: str, torso_steps: int) -> TrainerConfig:
             loss_warmup_steps=30_000,
             eval_num_rays_per_chunk=1 << 15,
         ),
-        # Every frame cached once (on the GPU, see the datamanager) rather than 256 reloaded every 200 steps.
-        images_to_sample_from=-1,
     )
 
 

@@ -64,16 +64,12 @@ class RegionPixelSampler(PixelSampler):
 
 
 def collate_pixels(batch: Dict, indices: Int[Tensor, "num_rays 3"], keep_full_image: bool = False) -> Dict:
-    """Every per-pixel entry of the cached images at (image, y, x), gathered where the images are, colours as
-    float32; `indices` then names dataset images."""
+    """Every per-pixel entry of the cached images at (image, y, x), gathered where the images are; `indices`
+    then names dataset images."""
     device = batch["image"].device
     indices = indices.to(device)
     c, y, x = (i.flatten() for i in torch.split(indices, 1, dim=-1))
-    collated = {}
-    for key, value in batch.items():
-        if key != "image_idx" and value is not None:
-            values = value[c, y, x]
-            collated[key] = values.float() if values.is_floating_point() else values
+    collated = {key: value[c, y, x] for key, value in batch.items() if key != "image_idx" and value is not None}
     indices[:, 0] = batch["image_idx"].to(device)[c]
     collated["indices"] = indices
     if keep_full_image:

@@ -10,7 +10,9 @@ from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager, VanillaDataManagerConfig
 from nerfstudio.data.pixel_samplers import PixelSampler, PixelSamplerConfig
+from nerfstudio.model_components.ray_generators import RayGenerator
 
+from ernerf_ns.data.frame_cache import FrameCache, pixel_targets
 from ernerf_ns.data.lips_patch_sampler import LipsPatchSamplerConfig
 from ernerf_ns.data.region_pixel_sampler import RegionPixelSamplerConfig
 from ernerf_ns.data.talking_portrait_dataset import TalkingPortraitDataset
@@ -38,12 +40,15 @@ class TalkingPortraitDataManager(VanillaDataManager[TalkingPortraitDataset]):
 
     config: TalkingPortraitDataManagerConfig
     stage_schedule: Optional[StageSchedule] = None
-    _source_batch: Optional[Dict] = None
-    _device_batch: Optional[Dict] = None
 
     def setup_train(self) -> None:
-        super().setup_train()
+        """Nerfstudio's setup, except that every training frame is held in a `FrameCache` on the training
+        device instead of nerfstudio's host-side cache (`train_num_images_to_sample_from` is not used)."""
+        assert self.train_dataset is not None
+        self.frames = FrameCache(self.train_dataset, self.device)
         num_rays = self.config.train_num_rays_per_batch
+        self.train_pixel_sampler = self._get_pixel_sampler(self.train_dataset, num_rays)
+        self.train_ray_generator = RayGenerator(self.train_dataset.cameras.to(self.device))
         self.stage_samplers: Dict[str, PixelSampler] = {
             "head": self.train_pixel_sampler,
             "lips": self.config.lips_sampler.setup(num_rays_per_batch=num_rays),
@@ -53,36 +58,13 @@ class TalkingPortraitDataManager(VanillaDataManager[TalkingPortraitDataset]):
     def next_train(self, step: int) -> Tuple[RayBundle, Dict]:
         stage = self.stage_schedule.stage_at(step) if self.stage_schedule is not None else "head"
         self.train_count += 1
-        batch = self.stage_samplers[stage].sample(self._on_device(next(self.iter_train_image_dataloader)))
+        batch = pixel_targets(self.stage_samplers[stage].sample(self.frames.batch()))
         ray_bundle = self.train_ray_generator(batch["indices"])
         return self._attach(ray_bundle, batch, self.train_ray_generator.cameras), batch
 
     def next_eval(self, step: int) -> Tuple[RayBundle, Dict]:
         ray_bundle, batch = super().next_eval(step)
         return self._attach(ray_bundle, batch, self.eval_ray_generator.cameras), batch
-
-    def _on_device(self, image_batch: Dict) -> Dict:
-        """The cached training images on the training device, moved once per cache refill.
-
-        Nerfstudio keeps them in host memory and gathers every step's pixels there, then copies the rays'
-        values over: at 65,536 rays that host work took most of a GPU step. The dataloader yields the same
-        dict until it refills its cache, so one copy serves all the steps in between. Colours travel as fp16
-        (half the memory; k/255 within 2e-4) and are widened again per sampled ray by `collate_pixels`.
-        """
-        if self.device == "cpu" or str(self.device) == "cpu":
-            return image_batch
-        if image_batch is not self._source_batch:
-            self._source_batch, self._device_batch = None, None  # free the old copy before making the new one
-            moved = {}
-            for key, value in image_batch.items():
-                if isinstance(value, torch.Tensor):
-                    value = value.to(self.device, non_blocking=True)
-                    moved[key] = value.half() if value.is_floating_point() and key in ("image", "background") else value
-                else:
-                    moved[key] = value
-            self._source_batch, self._device_batch = image_batch, moved
-        assert self._device_batch is not None
-        return self._device_batch
 
     def _attach(self, ray_bundle: RayBundle, batch: Dict, cameras: Cameras) -> RayBundle:
         """Pixel position, camera pose and backdrop per ray, read from `cameras` on the rays' device."""
