@@ -29,6 +29,7 @@ class FrameCache:
     """
 
     def __init__(self, dataset: InputDataset, device: torch.device | str) -> None:
+        self.device = torch.device(device)
         num = len(dataset)
         first = dataset[0]
         height, width = first["image"].shape[:2]
@@ -47,9 +48,9 @@ class FrameCache:
 
     def _store(self, index: int, frame: Dict[str, Tensor]) -> None:
         for key in COLOUR_KEYS:
-            self.tensors[key][index] = (frame[key][..., :3] * 255).round().to(torch.uint8)
+            self.tensors[key][index] = (frame[key][..., :3] * 255).round().to(self.device, torch.uint8)
         for key in MASK_KEYS:
-            self.tensors[key][index] = frame[key] > 0.5
+            self.tensors[key][index] = (frame[key] > 0.5).to(self.device)
 
     def batch(self) -> Dict[str, Tensor]:
         """The samplers' image batch: per-pixel entries [N, H, W, C] and `image_idx` [N]."""
