@@ -42,7 +42,7 @@ from ernerf_ns.portrait_pasteback import (
     read_full_frame,
 )
 from ernerf_ns.process.errors import ProcessError
-from ernerf_ns.saved_config import load_config
+from ernerf_ns.saved_config import load_config, newest_checkpoint
 
 SPEECH_MODEL_KIND = {"hubert": "hubert", "esperanto": "wav2vec2"}
 """Model extractor name → `ernerf_ns.process.audio_models` kind that computes the same features."""
@@ -412,14 +412,6 @@ ERNERF_METHODS = ("ernerf", "ernerf-head", "ernerf-tiny")
 """Methods whose models ernerf-render can drive."""
 
 
-def latest_checkpoint(checkpoint_dir: Path, config_path: Path) -> Path:
-    """The newest `step-*.ckpt` of a run (Nerfstudio's naming)."""
-    checkpoints = sorted(checkpoint_dir.glob("step-*.ckpt")) if checkpoint_dir.is_dir() else []
-    if not checkpoints:
-        raise RenderError(f"{config_path}: no checkpoint in {checkpoint_dir}; has this run saved one yet?")
-    return checkpoints[-1]
-
-
 def _load_pipeline(config_path: Path):
     """Nerfstudio's `eval_setup`, except that the config is read by `saved_config.load_config` (which runs
     nothing the file names, unlike Nerfstudio's `yaml.Loader`), the method is checked before anything else is
@@ -436,7 +428,9 @@ def _load_pipeline(config_path: Path):
         )
     config.pipeline.datamanager._target = all_methods[config.method_name].pipeline.datamanager._target
     config.load_dir = config.get_checkpoint_dir()
-    checkpoint = latest_checkpoint(config.load_dir, config_path)
+    checkpoint = newest_checkpoint(config.load_dir)
+    if checkpoint is None:
+        raise RenderError(f"{config_path}: no checkpoint in {config.load_dir}; has this run saved one yet?")
     pipeline = config.pipeline.setup(device="cuda" if torch.cuda.is_available() else "cpu", test_mode="test")
     pipeline.eval()
     try:

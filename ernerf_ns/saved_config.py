@@ -1,4 +1,4 @@
-"""Read a trained run's `config.yml` without letting the file run code.
+"""Read a trained run's `config.yml` without letting the file run code, and find its newest checkpoint.
 
 Nerfstudio saves configs with PyYAML's Python tags and loads them with `yaml.Loader`, which builds any
 object a tag names: `!!python/object/apply:os.system [...]` runs a shell command on load. People share
@@ -15,7 +15,7 @@ import enum
 import importlib
 import pathlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
@@ -94,6 +94,12 @@ _ConfigLoader.add_multi_constructor("tag:yaml.org,2002:python/object:", _constru
 _ConfigLoader.add_multi_constructor("tag:yaml.org,2002:python/object/apply:", _construct_apply)
 _ConfigLoader.add_multi_constructor("tag:yaml.org,2002:python/name:", _construct_name)
 _ConfigLoader.add_constructor("tag:yaml.org,2002:python/tuple", _construct_tuple)
+
+
+def newest_checkpoint(checkpoint_dir: Path) -> Optional[Path]:
+    """The highest-step `step-*.ckpt` of a run (Nerfstudio zero-pads the step), or None without one."""
+    checkpoint_dir = Path(checkpoint_dir)
+    return max(checkpoint_dir.glob("step-*.ckpt"), default=None) if checkpoint_dir.is_dir() else None
 
 
 def load_config(path: Path) -> Any:

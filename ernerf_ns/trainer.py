@@ -14,6 +14,7 @@ from nerfstudio.utils.rich_utils import CONSOLE
 
 from ernerf_ns.errors import UserError
 from ernerf_ns.optimizers import PiecewiseGeometricSchedulerConfig
+from ernerf_ns.saved_config import newest_checkpoint
 from ernerf_ns.stages import StageSchedule
 
 
@@ -119,4 +120,4 @@ class ERNeRFTrainer(Trainer):
             return None
         if self.config.load_step is not None:
             return Path(load_dir) / f"step-{self.config.load_step:09d}.ckpt"
-        return max(Path(load_dir).glob("step-*.ckpt"), default=None)
+        return newest_checkpoint(Path(load_dir))
