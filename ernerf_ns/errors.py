@@ -19,7 +19,7 @@ class UserError(Exception):
     """Something the user can fix; the message names the file or flag and what is wrong."""
 
 
-ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC})
+ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
 """File-system refusals the user fixes by choosing another folder or freeing space: one line too."""
 
 

@@ -121,17 +121,15 @@ def read_blink(path: Path) -> np.ndarray:
     """Read OpenFace's ' AU45_r' column (blink intensity 0..5, ER-NeRF clips it to 0..2); row k is frame k."""
     with path.open(newline="") as file:
         reader = csv.reader(file)
-        try:
-            header = [name.strip() for name in next(reader)]
-        except StopIteration as err:
-            raise DatasetError(f"{path}: empty csv") from err
-        except (csv.Error, UnicodeDecodeError) as err:
-            raise DatasetError(f"{path}: not a csv file ({err})") from err
-        if "AU45_r" not in header:
-            raise DatasetError(f"{path}: no ' AU45_r' column (OpenFace action-unit csv expected)")
-        column = header.index("AU45_r")
         values = []
         try:
+            try:
+                header = [name.strip() for name in next(reader)]
+            except StopIteration as err:
+                raise DatasetError(f"{path}: empty csv") from err
+            if "AU45_r" not in header:
+                raise DatasetError(f"{path}: no ' AU45_r' column (OpenFace action-unit csv expected)")
+            column = header.index("AU45_r")
             for row in reader:
                 if not row:
                     continue

@@ -31,6 +31,7 @@ from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
 from ernerf_ns.data.head_pose import euler_to_matrix
 from ernerf_ns.data.parsing_colours import BACKGROUND, read_parsing, write_parsing
+from ernerf_ns.errors import ENVIRONMENT_ERRNOS
 from ernerf_ns.process import background as background_mod
 from ernerf_ns.process import blink, crop, landmarks, torso, tracking, transforms
 from ernerf_ns.process.audio_track import SILENT_DBFS, audio_source, loudness_dbfs, write_wav
@@ -506,8 +507,6 @@ def selected_steps(only: Iterable[str], skip: Iterable[str]) -> list[str]:
 
 IN_THE_WAY = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR}
 """OSErrors of a file where the tool writes a folder (or the other way round)."""
-REFUSED = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
-"""OSErrors of a folder that cannot be written: permissions, a read-only file system, a full disk."""
 
 
 @contextlib.contextmanager
@@ -519,7 +518,7 @@ def _file_system_refusals(out: Path) -> Iterator[None]:
         name, reason = err.filename or out, err.strerror or str(err)
         if err.errno in IN_THE_WAY:
             raise ProcessError(f"{name}: {reason}; a file or folder of that name is in the way") from err
-        if err.errno in REFUSED:
+        if err.errno in ENVIRONMENT_ERRNOS:  # permissions, a read-only file system, a full disk or quota
             raise ProcessError(f"{name}: {reason}; {out} must be a writable folder with free space") from err
         raise
 
