@@ -51,8 +51,12 @@ class ProfileStep:
             run_steps(trainer, self.warmup_steps, self.steps)
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
-        sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
-        print(prof.key_averages().table(sort_by=sort, row_limit=self.rows, max_name_column_width=60))
+        averages = prof.key_averages()
+        sorts = ["self_cpu_time_total"] + (["cuda_time_total"] if torch.cuda.is_available() else [])
+        for sort in sorts:
+            print(averages.table(sort_by=sort, row_limit=self.rows, max_name_column_width=60))
+        launches = sum(e.count for e in averages if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cuLaunchKernelEx"))
+        print(f"profile_step: {launches / self.steps:.0f} kernel launches per step")
         seconds = timed_steps(trainer, self.warmup_steps + self.steps, self.steps)
         rays = trainer.pipeline.datamanager.get_train_rays_per_batch()
         print(

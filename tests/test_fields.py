@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from ernerf_ns.audio.windows import smoothing_window
 from ernerf_ns.fields.audio_encoder import AudioAttNet, AudioEncoder, AudioNet
 from ernerf_ns.fields.head_field import ERNeRFHeadField
 from ernerf_ns.fields.mlp import MLP
@@ -230,6 +231,26 @@ def test_audio_encoder_smoothing():
     centre = encoder(windows, smooth=False)
     torch.testing.assert_close(centre, encoder.audio_net(windows[:, 4]))
     torch.testing.assert_close(centre, codes[:, 4])
+
+
+def test_all_frame_codes_equal_each_frames_own_window():
+    torch.manual_seed(0)
+    encoder = AudioEncoder(dim_in=29, dim_aud=32, seq_len=8)
+    features = torch.randn(11, 29, 16)
+    for smooth in (False, True):
+        windows = features[smoothing_window(torch.arange(11), 11, 8)]
+        torch.testing.assert_close(encoder.all_frames(features, smooth), encoder(windows, smooth=smooth))
+
+
+def test_directions_per_ray_equal_directions_per_point(field):
+    batch = inputs(12)
+    ray_indices = torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 3, 3, 4, 5])
+    per_ray = torch.nn.functional.normalize(torch.randn(6, 3), dim=-1)
+    rest = (batch["audio"], batch["eye"], field.individual_codes[:1])
+    once = field(batch["positions"], per_ray, *rest, ray_indices=ray_indices)
+    each = field(batch["positions"], per_ray[ray_indices], *rest)
+    for key in each:
+        torch.testing.assert_close(once[key], each[key])
 
 
 def test_audio_att_net_layers():

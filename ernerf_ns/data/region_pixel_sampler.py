@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Type
+from typing import Dict, Optional, Type, Union
 
 import torch
 from jaxtyping import Bool, Int
@@ -49,6 +49,22 @@ class RegionPixelSampler(PixelSampler):
     the rest uniformly."""
 
     config: RegionPixelSamplerConfig
+
+    def sample_method(
+        self,
+        batch_size: int,
+        num_images: int,
+        image_height: int,
+        image_width: int,
+        mask: Optional[Tensor] = None,
+        device: Union[torch.device, str] = "cpu",
+    ) -> Int[Tensor, "batch_size 3"]:
+        """Uniform (image, y, x) like nerfstudio's, drawn with `randint`: nerfstudio multiplies by a tensor it
+        copies to the device each step, and such a copy waits for all queued GPU work."""
+        if mask is not None:
+            return super().sample_method(batch_size, num_images, image_height, image_width, mask, device)
+        bounds = (num_images, image_height, image_width)
+        return torch.stack([torch.randint(bound, (batch_size,), device=device) for bound in bounds], dim=-1)
 
     def collate_image_dataset_batch(self, batch: Dict, num_rays_per_batch: int, keep_full_image: bool = False):
         device = batch["image"].device

@@ -14,6 +14,7 @@ from nerfstudio.model_components.ray_generators import RayGenerator
 
 from ernerf_ns.data.frame_cache import FrameCache, pixel_targets
 from ernerf_ns.data.lips_patch_sampler import LipsPatchSamplerConfig
+from ernerf_ns.data.pinhole_rays import PinholeRayGenerator
 from ernerf_ns.data.region_pixel_sampler import RegionPixelSamplerConfig
 from ernerf_ns.data.talking_portrait_dataset import TalkingPortraitDataset
 from ernerf_ns.stages import StageSchedule
@@ -43,12 +44,15 @@ class TalkingPortraitDataManager(VanillaDataManager[TalkingPortraitDataset]):
 
     def setup_train(self) -> None:
         """Nerfstudio's setup, except that every training frame is held in a `FrameCache` on the training
-        device instead of nerfstudio's host-side cache (`train_num_images_to_sample_from` is not used)."""
+        device instead of nerfstudio's host-side cache (`train_num_images_to_sample_from` is not used), and
+        pinhole rays come from `PinholeRayGenerator`."""
         assert self.train_dataset is not None
         self.frames = FrameCache(self.train_dataset, self.device)
         num_rays = self.config.train_num_rays_per_batch
         self.train_pixel_sampler = self._get_pixel_sampler(self.train_dataset, num_rays)
-        self.train_ray_generator = RayGenerator(self.train_dataset.cameras.to(self.device))
+        cameras = self.train_dataset.cameras.to(self.device)
+        generator = PinholeRayGenerator if PinholeRayGenerator.supports(cameras) else RayGenerator
+        self.train_ray_generator = generator(cameras)
         self.stage_samplers: Dict[str, PixelSampler] = {
             "head": self.train_pixel_sampler,
             "lips": self.config.lips_sampler.setup(num_rays_per_batch=num_rays),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import torch
 from jaxtyping import Float
 from torch import Tensor, nn
+
+from ernerf_ns.audio.windows import smoothing_window
 
 LEAKY_SLOPE = 0.02
 """Negative slope of every LeakyReLU in ER-NeRF's audio networks."""
@@ -96,3 +99,14 @@ class AudioEncoder(nn.Module):
             return self.audio_net(windows[:, seq_len // 2])
         codes = self.audio_net(windows.flatten(0, 1)).view(batch, seq_len, self.dim_aud)
         return self.audio_att_net(codes)
+
+    def all_frames(
+        self, features: Float[Tensor, "num_frames channels 16"], smooth: bool = True
+    ) -> Float[Tensor, "num_frames dim_aud"]:
+        """The code of every frame of a clip: what `forward` gives each frame's window, with AudioNet run once
+        per frame instead of once per frame and window position."""
+        codes = self.audio_net(features)
+        if not smooth:
+            return codes
+        frames = torch.arange(len(codes), device=codes.device)
+        return self.audio_att_net(codes[smoothing_window(frames, len(codes), self.seq_len)])

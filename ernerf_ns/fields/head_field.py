@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 import torch.nn.functional as F
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from nerfstudio.field_components.activations import trunc_exp
-from nerfstudio.field_components.encodings import SHEncoding
-from nerfstudio.fields.base_field import get_normalized_directions
-from nerfstudio.utils.external import TCNN_EXISTS
 from torch import Tensor, nn
 
 from ernerf_ns.fields.mlp import MLP
 from ernerf_ns.fields.region_attention import RegionAttention
+from ernerf_ns.fields.spherical_harmonics import SphericalHarmonics
 from ernerf_ns.fields.triplane_encoding import TriPlaneHashEncoding
 
 COLOR_MARGIN = 0.001
 """ER-NeRF stretches the colour sigmoid by this much on each side so 0 and 1 stay reachable."""
-
-
-def tcnn_sh_signs(num_components: int) -> Float[Tensor, " num_components"]:
-    """Signs that turn nerfstudio's PyTorch SH components into tiny-cuda-nn's (and ER-NeRF's).
-
-    tcnn's SphericalHarmonics (scripts/gen_sh.py) includes the Condon-Shortley phase, nerfstudio's
-    `components_from_spherical_harmonics` does not; up to degree 5 the two differ by (-1)^k on
-    component k. Applying it keeps colour networks portable between the two backends.
-    """
-    return torch.tensor([(-1.0) ** k for k in range(num_components)])
 
 
 class ERNeRFHeadField(nn.Module):
@@ -82,28 +70,15 @@ class ERNeRFHeadField(nn.Module):
         enc_dim = self.encoding.n_output_dims
         self.region_attention = RegionAttention(in_dim=enc_dim, audio_dim=audio_dim)
         self.sigma_net = MLP(enc_dim + audio_dim + 1, 1 + geo_feat_dim, hidden_dim=hidden_dim, num_layers=3)
-        # Without tinycudann nerfstudio's SHEncoding prints a speed warning per instance; its PyTorch path is cheap.
-        sh_implementation = "tcnn" if implementation == "tcnn" and TCNN_EXISTS else "torch"
-        self.direction_encoding = SHEncoding(levels=4, implementation=sh_implementation)
-        dir_dim = self.direction_encoding.get_out_dim()
-        self.register_buffer("_sh_signs", tcnn_sh_signs(dir_dim), persistent=False)
-        self.color_net = MLP(dir_dim + geo_feat_dim + individual_dim, 3, hidden_dim=hidden_dim_color, num_layers=2)
+        self.direction_encoding = SphericalHarmonics()
+        colour_in = SphericalHarmonics.out_dim + geo_feat_dim + individual_dim
+        self.color_net = MLP(colour_in, 3, hidden_dim=hidden_dim_color, num_layers=2)
         self.unc_net = MLP(enc_dim, 1, hidden_dim=32, num_layers=2)
         self.individual_codes = nn.Parameter(torch.randn(num_frames, individual_dim) * 0.1)
 
     def encode_directions(self, directions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 16"]:
-        """Degree-4 SH of unit directions, in tcnn's convention on both backends.
-
-        tcnn's SH wants directions mapped to [0, 1] (nerfstudio's `get_normalized_directions`); nerfstudio's
-        PyTorch SH wants them unit-length in [-1, 1] and lacks tcnn's signs.
-        """
-        encoding = self.direction_encoding
-        if encoding.tcnn_encoding is not None and directions.is_cuda:
-            flat = get_normalized_directions(directions).reshape(-1, 3)
-            if flat.shape[0] == 0:
-                return directions.new_zeros(*directions.shape[:-1], encoding.get_out_dim())
-            return encoding(flat).float().reshape(*directions.shape[:-1], -1)
-        return encoding.pytorch_fwd(directions) * self._sh_signs
+        """Degree-3 SH of unit directions in tiny-cuda-nn's convention (ER-NeRF's), on every device."""
+        return self.direction_encoding(directions)
 
     def density(
         self,
@@ -138,13 +113,18 @@ class ERNeRFHeadField(nn.Module):
         audio: Float[Tensor, "*bs audio_dim"],
         eye: Float[Tensor, "*bs 1"],
         individual_code: Float[Tensor, "*bs individual_dim"],
+        ray_indices: Optional[Int[Tensor, " num_points"]] = None,
     ) -> dict[str, Tensor]:
         """Everything `density` returns plus `rgb` [*bs, 3] in [-0.001, 1.001] and `uncertainty` [*bs, 1] > 0.
 
-        `directions` are unit vectors; `individual_code` is usually a row of `individual_codes`.
+        `directions` are unit vectors, one per point, or one per ray when `ray_indices` names each point's ray
+        (then each ray's direction is encoded once). `individual_code` is usually a row of `individual_codes`.
         """
         outputs = self.density(positions, audio, eye)
-        outputs["rgb"] = self.color(self.encode_directions(directions), outputs["geo_feat"], individual_code)
+        sh = self.encode_directions(directions)
+        if ray_indices is not None:
+            sh = sh[ray_indices]
+        outputs["rgb"] = self.color(sh, outputs["geo_feat"], individual_code)
         outputs["uncertainty"] = self.uncertainty(outputs["enc_x"])
         return outputs
 

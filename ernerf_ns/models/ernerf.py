@@ -141,7 +141,7 @@ class ERNeRFModelConfig(ModelConfig):
 def binary_entropy(alpha: Float[Tensor, "*bs 1"]) -> Float[Tensor, ""]:
     """Mean entropy (bits) of per-pixel opacities: low when each pixel is fully the layer or fully not."""
     alpha = alpha.clamp(1e-5, 1 - 1e-5)
-    return (-alpha * torch.log2(alpha) - (1 - alpha) * torch.log2(1 - alpha)).mean()
+    return (torch.special.entr(alpha) + torch.special.entr(1 - alpha)).mean() / math.log(2)
 
 
 class ERNeRFModel(Model):
@@ -318,12 +318,17 @@ class ERNeRFModel(Model):
 
     # -- conditioning ------------------------------------------------------------------------------
     def _audio_codes(self, audio_index: Int[Tensor, " num"]) -> Float[Tensor, "num audio_dim"]:
-        """Audio code per entry, computed once per distinct frame."""
+        """Audio code per entry. Training steps cover nearly every frame: all frames' codes are computed (AudioNet
+        once per frame) and looked up, with no `torch.unique`, which waits for the GPU. Renders compute the
+        few distinct frames they show."""
+        smooth = self.step >= self.config.audio_smoothing_start_step
+        if self.training:
+            features = (self.audio_features - self.audio_mean) / self.audio_std
+            return self.audio_encoder.all_frames(features, smooth)[audio_index]
         unique, inverse = torch.unique(audio_index, return_inverse=True)
         windows = smoothing_window(unique, self.audio_features.shape[0], self.config.audio_window)
         features = (self.audio_features[windows] - self.audio_mean) / self.audio_std
-        codes = self.audio_encoder(features, smooth=self.step >= self.config.audio_smoothing_start_step)
-        return codes[inverse]
+        return self.audio_encoder(features, smooth=smooth)[inverse]
 
     def _conditioning(self, ray_bundle: RayBundle) -> Tuple[Tensor, Tensor, Tensor]:
         num_rays = len(ray_bundle)
@@ -450,23 +455,27 @@ class ERNeRFModel(Model):
         positions = origins[ray_indices] + directions[ray_indices] * t_mid
         with self._network_precision(positions):
             field_outputs = self.field(
-                positions, directions[ray_indices], audio[ray_indices], eye[ray_indices], individual[ray_indices]
+                positions,
+                directions,
+                audio[ray_indices],
+                eye[ray_indices],
+                individual[ray_indices],
+                ray_indices=ray_indices,
             )
         weights = self._weights(t_starts, t_ends, field_outputs["density"][:, 0], ray_indices, num_rays)[:, None]
-
-        def render(values: Tensor) -> Tensor:
-            return ray_marching.accumulate(weights * values, ray_indices, num_rays)
-
-        accumulation = render(torch.ones_like(t_mid))
-        outputs = {
-            "head_rgb": render(field_outputs["rgb"]),
-            "accumulation": accumulation,
-            "depth": render(t_mid) / accumulation.clamp(min=1e-6),
-            "audio_attention": render(field_outputs["audio_attention"].norm(dim=-1, keepdim=True)),
-            "eye_attention": render(field_outputs["eye_attention"]),
-            "uncertainty": render(field_outputs["uncertainty"]),
-            "num_samples_per_ray": torch.bincount(ray_indices, minlength=num_rays)[:, None].float(),
+        # Every per-ray quantity in one weighted sum: the step is bound by kernel launches, not arithmetic.
+        per_sample = {
+            "head_rgb": field_outputs["rgb"],
+            "accumulation": torch.ones_like(t_mid),
+            "depth": t_mid,
+            "audio_attention": field_outputs["audio_attention"].norm(dim=-1, keepdim=True),
+            "eye_attention": field_outputs["eye_attention"],
+            "uncertainty": field_outputs["uncertainty"],
         }
+        summed = ray_marching.accumulate(weights * torch.cat(list(per_sample.values()), dim=-1), ray_indices, num_rays)
+        outputs = dict(zip(per_sample, summed.split([v.shape[-1] for v in per_sample.values()], dim=-1), strict=True))
+        outputs["depth"] = outputs["depth"] / outputs["accumulation"].clamp(min=1e-6)
+        outputs["num_samples_per_ray"] = ray_marching.accumulate(torch.ones_like(t_mid), ray_indices, num_rays)
         if self.training and self.config.smoothness_weight > 0 and self.step % self.config.smoothness_every == 0:
             outputs["smoothness"] = self._jitter_smoothness(
                 positions, audio[ray_indices], eye[ray_indices], field_outputs
@@ -529,7 +538,9 @@ class ERNeRFModel(Model):
 
     # -- losses and metrics ------------------------------------------------------------------------
     def get_metrics_dict(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        metrics = {"psnr": self.psnr(outputs["rgb"], self._target(batch))}
+        # PSNR written out: torchmetrics' copies a count to the device each step, a wait for the GPU.
+        mse = (outputs["rgb"] - self._target(batch)).pow(2).mean()
+        metrics = {"psnr": -10 * torch.log10(mse)}
         if "num_samples_per_ray" in outputs:
             metrics["num_samples_per_batch"] = outputs["num_samples_per_ray"].sum()
         return metrics
