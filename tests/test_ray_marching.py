@@ -69,3 +69,49 @@ def test_occupancy_lookup_uses_nerfacc_cell_order():
     binaries[0, 1, 0, 0] = True  # +x, -y, -z octant
     points = torch.tensor([[0.5, -0.5, -0.5], [-0.5, 0.5, 0.5], [2.0, -0.5, -0.5]])
     assert ray_marching.occupied(points, binaries, aabbs).tolist() == [True, False, False]
+
+
+def _packed(num_rays: int, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    counts = torch.randint(0, 6, (num_rays,), generator=generator)
+    ray_indices = torch.repeat_interleave(torch.arange(num_rays), counts)
+    t_starts = torch.cat([torch.sort(torch.rand(int(c), generator=generator)).values for c in counts])
+    t_ends = t_starts + 0.01
+    density = torch.rand(len(ray_indices), generator=generator) * 50
+    return ray_indices, t_starts, t_ends, density
+
+
+def test_padding_the_sample_count_changes_no_render_or_gradient():
+    for num_rays in (7, 40):  # the last ray with and without samples of its own
+        ray_indices, t_starts, t_ends, density = _packed(num_rays, seed=num_rays)
+        count = len(ray_indices)
+        rays, starts, ends = ray_marching.pad_samples(ray_indices, t_starts, t_ends, num_rays, max_extra_log2=1)
+        assert len(rays) > count and len(rays) <= count * 1.5
+        assert torch.equal(rays[:count], ray_indices) and (torch.diff(rays) >= 0).all()
+
+        def render(rays, starts, ends, sigma, colour, num_rays=num_rays):
+            weights = ray_marching.render_weights(starts, ends, sigma, rays, num_rays)
+            return ray_marching.accumulate(weights[:, None] * colour, rays, num_rays), weights
+
+        colour = torch.rand(len(rays), 3)
+        sigma = torch.cat([density, torch.rand(len(rays) - count) * 50]).requires_grad_()
+        padded, weights = render(rays, starts, ends, sigma, colour)
+        plain = density.clone().requires_grad_()
+        expected, _ = render(ray_indices, t_starts, t_ends, plain, colour[:count])
+        torch.testing.assert_close(padded, expected)
+        assert (weights[count:] == 0).all()
+        padded.sum().backward()
+        expected.sum().backward()
+        torch.testing.assert_close(sigma.grad[:count], plain.grad)
+        assert (sigma.grad[count:] == 0).all()
+
+
+def test_padding_rounds_to_a_few_repeating_sizes():
+    sizes = set()
+    for count in range(1000, 1200):
+        rays = torch.zeros(count, dtype=torch.long)
+        t = torch.zeros(count)
+        sizes.add(len(ray_marching.pad_samples(rays, t, t, 1)[0]))
+    assert len(sizes) <= 4  # 200 different counts, a handful of shapes
+    empty = torch.zeros(0, dtype=torch.long)
+    assert len(ray_marching.pad_samples(empty, empty.float(), empty.float(), 5)[0]) == 0

@@ -45,6 +45,8 @@ class ERNeRFModelConfig(ModelConfig):
     """ER-NeRF's model; defaults are ER-NeRF's (DESIGN §4)."""
 
     _target: Type = field(default_factory=lambda: ERNeRFModel)
+    enable_collider: bool = False
+    """Nerfstudio's near/far collider: unused, the occupancy grid's box bounds the samples."""
     stages: StageSchedule = field(default_factory=StageSchedule)
     """Steps of the head, lips fine-tune and torso stages, run one after the other in one training run."""
     num_levels: int = 12
@@ -136,6 +138,9 @@ class ERNeRFModelConfig(ModelConfig):
     render_weight_threshold: float = 1e-4
     """With fast_render, samples whose volume-rendering weight is at most this skip the colour and uncertainty
     networks and count as black: each moves its pixel by at most this much (0: every sample is coloured)."""
+    pad_samples: bool = True
+    """While training, round each step's sample count up (by at most 1/16) with zero-length samples, which
+    change nothing rendered, so that the networks' matrix shapes repeat and cuBLAS reuses its kernel choices."""
 
 
 def binary_entropy(alpha: Float[Tensor, "*bs 1"]) -> Float[Tensor, ""]:
@@ -451,6 +456,9 @@ class ERNeRFModel(Model):
         origins, directions = ray_bundle.origins.reshape(-1, 3), ray_bundle.directions.reshape(-1, 3)
         audio, eye, individual = self._conditioning(ray_bundle)
         ray_indices, t_starts, t_ends = self._sample(origins, directions)
+        num_samples = len(ray_indices)
+        if self.training and self.config.pad_samples:
+            ray_indices, t_starts, t_ends = ray_marching.pad_samples(ray_indices, t_starts, t_ends, num_rays)
         t_mid = (t_starts + t_ends)[:, None] / 2
         positions = origins[ray_indices] + directions[ray_indices] * t_mid
         with self._network_precision(positions):
@@ -475,10 +483,14 @@ class ERNeRFModel(Model):
         summed = ray_marching.accumulate(weights * torch.cat(list(per_sample.values()), dim=-1), ray_indices, num_rays)
         outputs = dict(zip(per_sample, summed.split([v.shape[-1] for v in per_sample.values()], dim=-1), strict=True))
         outputs["depth"] = outputs["depth"] / outputs["accumulation"].clamp(min=1e-6)
-        outputs["num_samples_per_ray"] = ray_marching.accumulate(torch.ones_like(t_mid), ray_indices, num_rays)
+        real = ray_indices[:num_samples]
+        outputs["num_samples_per_ray"] = ray_marching.accumulate(torch.ones_like(t_mid[:num_samples]), real, num_rays)
         if self.training and self.config.smoothness_weight > 0 and self.step % self.config.smoothness_every == 0:
             outputs["smoothness"] = self._jitter_smoothness(
-                positions, audio[ray_indices], eye[ray_indices], field_outputs
+                positions[:num_samples],
+                audio[real],
+                eye[real],
+                {key: value[:num_samples] for key, value in field_outputs.items()},
             )
         return outputs
 
@@ -593,10 +605,12 @@ class ERNeRFModel(Model):
         if self.config.use_uncertainty:
             # ER-NeRF's uncertainty-aware loss: hard rays (high predicted uncertainty) weigh more as training goes.
             uncertainty = outputs["uncertainty"][:, 0]
-            weight = torch.softmax(uncertainty, dim=0).detach() * uncertainty.shape[0]
-            per_ray = per_ray * (0.2 + 0.8 * ((1 - frac) + frac * weight).clamp(0, 10))
+            with torch.no_grad():
+                weight = torch.softmax(uncertainty, dim=0).mul_(uncertainty.shape[0] * frac).add_(1 - frac)
+                per_ray_weight = weight.clamp_(0, 10).mul_(0.8).add_(0.2)
+                error = (pred - image).norm(dim=-1)
+            per_ray = per_ray * per_ray_weight
             beta = uncertainty + 1
-            error = (pred - image).norm(dim=-1).detach()
             losses["uncertainty_loss"] = frac * ((error / (2 * beta**2) + beta.log() ** 2 / 2) * face).mean()
         losses["rgb_loss"] = per_ray.mean()
         losses["alpha_entropy_loss"] = self.config.alpha_entropy_weight * binary_entropy(outputs["accumulation"])
