@@ -35,14 +35,11 @@ class ProfileStep:
     """Operators listed."""
     hash_implementation: str = "tcnn"
     """Hash-grid backend (tcnn falls back to Triton without tinycudann)."""
-    pad_samples: bool = True
-    """Round sample counts up so matrix shapes repeat (the model's `pad_samples`)."""
 
     def main(self) -> None:
         synthetic_portrait_folder(self.data, 200, 512)
         config = copy.deepcopy(ernerf_method.config)
         config.pipeline.model.hash_implementation = self.hash_implementation
-        config.pipeline.model.pad_samples = self.pad_samples
         if self.rays_per_batch:
             config.pipeline.datamanager.train_num_rays_per_batch = self.rays_per_batch
         trainer = setup_trainer(config, self.data, self.data.parent / "profile_runs", max_steps=10**6)
@@ -64,7 +61,7 @@ class ProfileStep:
         rays = trainer.pipeline.datamanager.get_train_rays_per_batch()
         print(
             f"profile_step: {seconds / self.steps * 1000:.1f} ms/step unprofiled at {rays} rays "
-            f"({rays * self.steps / seconds:,.0f} rays/s), pad_samples={self.pad_samples}; {device_name()}"
+            f"({rays * self.steps / seconds:,.0f} rays/s); {device_name()}"
         )
 
 

@@ -5,12 +5,10 @@ Skipped without a GPU; run on the device machine with `pytest tests/test_cuda_pa
 
 import copy
 
-import nerfacc
 import pytest
 import torch
 
 from ernerf_ns.config import ernerf_tiny_method
-from ernerf_ns.models import ray_marching
 from ernerf_ns.stages import StageSchedule
 from ernerf_ns.synthetic import make_synthetic_portrait
 from ernerf_ns.training import train
@@ -129,18 +127,3 @@ def test_frame_renderer_renders_the_chunked_paths_image(trained):
     assert exact_score > 60.0 and fast_score > 40.0 and gap < 0.005, (
         f"PSNR to the chunked path: float32 {exact_score:.1f} dB, bf16 {fast_score:.1f} dB; accumulation gap {gap:.4f}"
     )
-
-
-def test_padded_samples_change_no_nerfacc_weight():
-    generator = torch.Generator().manual_seed(0)
-    counts = torch.randint(0, 9, (300,), generator=generator)
-    ray_indices = torch.repeat_interleave(torch.arange(300), counts).cuda()
-    t_starts, _ = torch.sort((torch.rand(len(ray_indices), generator=generator) * 0.5).cuda() + ray_indices * 10.0)
-    t_ends = t_starts + 0.01
-    density = (torch.rand(len(ray_indices), generator=generator) * 50).cuda()
-    rays, starts, ends = ray_marching.pad_samples(ray_indices, t_starts, t_ends, 300, max_extra_log2=1)
-    padded = torch.cat([density, torch.full((len(rays) - len(density),), 30.0, device="cuda")])
-    weights = nerfacc.render_weight_from_density(starts, ends, padded, ray_indices=rays, n_rays=300)[0]
-    expected = nerfacc.render_weight_from_density(t_starts, t_ends, density, ray_indices=ray_indices, n_rays=300)[0]
-    torch.testing.assert_close(weights[: len(density)], expected)
-    assert (weights[len(density) :] == 0).all()

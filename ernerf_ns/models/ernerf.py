@@ -138,9 +138,6 @@ class ERNeRFModelConfig(ModelConfig):
     render_weight_threshold: float = 1e-4
     """With fast_render, samples whose volume-rendering weight is at most this skip the colour and uncertainty
     networks and count as black: each moves its pixel by at most this much (0: every sample is coloured)."""
-    pad_samples: bool = True
-    """While training, round each step's sample count up (by at most 1/16) with zero-length samples, which
-    change nothing rendered, so that the networks' matrix shapes repeat and cuBLAS reuses its kernel choices."""
 
 
 def binary_entropy(alpha: Float[Tensor, "*bs 1"]) -> Float[Tensor, ""]:
@@ -456,9 +453,6 @@ class ERNeRFModel(Model):
         origins, directions = ray_bundle.origins.reshape(-1, 3), ray_bundle.directions.reshape(-1, 3)
         audio, eye, individual = self._conditioning(ray_bundle)
         ray_indices, t_starts, t_ends = self._sample(origins, directions)
-        num_samples = len(ray_indices)
-        if self.training and self.config.pad_samples:
-            ray_indices, t_starts, t_ends = ray_marching.pad_samples(ray_indices, t_starts, t_ends, num_rays)
         t_mid = (t_starts + t_ends)[:, None] / 2
         positions = origins[ray_indices] + directions[ray_indices] * t_mid
         with self._network_precision(positions):
@@ -483,14 +477,10 @@ class ERNeRFModel(Model):
         summed = ray_marching.accumulate(weights * torch.cat(list(per_sample.values()), dim=-1), ray_indices, num_rays)
         outputs = dict(zip(per_sample, summed.split([v.shape[-1] for v in per_sample.values()], dim=-1), strict=True))
         outputs["depth"] = outputs["depth"] / outputs["accumulation"].clamp(min=1e-6)
-        real = ray_indices[:num_samples]
-        outputs["num_samples_per_ray"] = ray_marching.accumulate(torch.ones_like(t_mid[:num_samples]), real, num_rays)
+        outputs["num_samples_per_ray"] = ray_marching.accumulate(torch.ones_like(t_mid), ray_indices, num_rays)
         if self.training and self.config.smoothness_weight > 0 and self.step % self.config.smoothness_every == 0:
             outputs["smoothness"] = self._jitter_smoothness(
-                positions[:num_samples],
-                audio[real],
-                eye[real],
-                {key: value[:num_samples] for key, value in field_outputs.items()},
+                positions, audio[ray_indices], eye[ray_indices], field_outputs
             )
         return outputs
 

@@ -122,29 +122,3 @@ def accumulate(
     """Per-ray sum of packed sample values (already multiplied by their weights)."""
     out = values.new_zeros(num_rays, values.shape[-1])
     return out.index_add(0, ray_indices, values)
-
-
-def pad_samples(
-    ray_indices: Int[Tensor, " num_samples"],
-    t_starts: Float[Tensor, " num_samples"],
-    t_ends: Float[Tensor, " num_samples"],
-    num_rays: int,
-    max_extra_log2: int = 4,
-) -> Tuple[Int[Tensor, " padded"], Float[Tensor, " padded"], Float[Tensor, " padded"]]:
-    """Round the sample count up, by at most 1/2**max_extra_log2 of it, with zero-length samples at the end of
-    the last ray.
-
-    A zero-length sample has weight 0 and leaves every other sample's transmittance as it was, so colours,
-    losses and gradients do not change. What changes is that the networks' matrix shapes repeat from step to
-    step instead of being new each time, so cuBLAS can reuse the kernel it picked for a shape.
-    """
-    count = len(ray_indices)
-    if count == 0 or num_rays == 0:
-        return ray_indices, t_starts, t_ends
-    quantum = 1 << max(count.bit_length() - 1 - max_extra_log2, 0)
-    extra = -count % quantum
-    if extra == 0:
-        return ray_indices, t_starts, t_ends
-    at_end = t_ends[-1:].expand(extra)
-    padded_rays = torch.cat([ray_indices, ray_indices.new_full((extra,), num_rays - 1)])
-    return padded_rays, torch.cat([t_starts, at_end]), torch.cat([t_ends, at_end])
