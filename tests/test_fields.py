@@ -259,3 +259,11 @@ def test_audio_att_net_layers():
     assert [c.out_channels for c in convs] == [16, 8, 4, 2, 1]
     assert all(c.stride[0] == 1 and c.kernel_size[0] == 3 for c in convs)
     assert (net.attention_fc.in_features, net.attention_fc.out_features) == (8, 8)
+
+
+def test_direction_encoding_stays_float32_under_the_networks_bf16_autocast(field):
+    directions = inputs(32)["directions"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        encoded = field.encode_directions(directions)
+    assert encoded.dtype == torch.float32
+    torch.testing.assert_close(encoded, tcnn_sh_degree4(directions), atol=1e-5, rtol=1e-5)

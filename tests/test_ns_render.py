@@ -163,3 +163,20 @@ def test_dataset_render_writes_each_val_frame_beside_its_ground_truth(
         ground_truth = np.asarray(Image.open(renders.dataset / "val" / "gt-rgb" / name).convert("RGB"), np.float32)
         assert rgb.shape == ground_truth.shape == (size, size, 3)
         assert rgb.std() > 5, "not a blank frame"
+
+
+def test_dataset_render_into_an_earlier_runs_folder_stops_and_keeps_its_images(
+    renders: Renders, trained_run: Path
+) -> None:
+    earlier = {path: path.read_bytes() for path in sorted((renders.dataset / "val").rglob("*.png"))}
+    run = subprocess.run(
+        [str(NS_RENDER), "dataset", "--load-config", str(trained_run), "--split", "val"]
+        + ["--output-path", str(renders.dataset), "--image-format", "png", "--rendered-output-names", "rgb"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]  # (after import-time warnings of nerfstudio's dependencies)
+    assert "Traceback" not in run.stderr and str(renders.dataset / "val") in last and "overwrite" in last, run.stderr
+    assert earlier and all(path.read_bytes() == data for path, data in earlier.items())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple, Type
+from typing import Any, Dict, Optional, Tuple, Type
 
 import torch
 from nerfstudio.cameras.cameras import Cameras
@@ -16,6 +16,7 @@ from ernerf_ns.data.frame_cache import FrameCache, pixel_targets
 from ernerf_ns.data.lips_patch_sampler import LipsPatchSamplerConfig
 from ernerf_ns.data.pinhole_rays import PinholeRayGenerator
 from ernerf_ns.data.region_pixel_sampler import RegionPixelSamplerConfig
+from ernerf_ns.data.render_output_guard import refuse_earlier_dataset_renders
 from ernerf_ns.data.talking_portrait_dataset import TalkingPortraitDataset
 from ernerf_ns.stages import StageSchedule
 
@@ -41,6 +42,10 @@ class TalkingPortraitDataManager(VanillaDataManager[TalkingPortraitDataset]):
 
     config: TalkingPortraitDataManagerConfig
     stage_schedule: Optional[StageSchedule] = None
+
+    def __init__(self, config: TalkingPortraitDataManagerConfig, *args: Any, **kwargs: Any) -> None:
+        refuse_earlier_dataset_renders()  # under `ns-render dataset`, before anything is rendered
+        super().__init__(config, *args, **kwargs)
 
     def setup_train(self) -> None:
         """Nerfstudio's setup, except that every training frame is held in a `FrameCache` on the training

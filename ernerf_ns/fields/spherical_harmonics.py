@@ -57,6 +57,8 @@ class SphericalHarmonics(nn.Module):
         self.register_buffer("coefficients", sh_coefficients(), persistent=False)
 
     def forward(self, directions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 16"]:
-        f = torch.cat([torch.ones_like(directions[..., :1]), directions], dim=-1)
-        monomials = (f[..., :, None, None] * f[..., None, :, None] * f[..., None, None, :]).flatten(-3)
-        return monomials @ self.coefficients.to(directions.dtype)
+        # In float32 also under the networks' bf16 autocast, as the component-by-component formula was.
+        with torch.autocast(directions.device.type, enabled=False):
+            f = torch.cat([torch.ones_like(directions[..., :1]), directions.float()], dim=-1)
+            monomials = (f[..., :, None, None] * f[..., None, :, None] * f[..., None, None, :]).flatten(-3)
+            return monomials @ self.coefficients
