@@ -30,32 +30,6 @@ class AdamWOptimizerConfig(OptimizerConfig):
 
 
 @dataclass
-class GeometricDecaySchedulerConfig(SchedulerConfig):
-    """ER-NeRF's schedule: lr · final_ratio ** (step / max_steps), held after max_steps."""
-
-    _target: Type = field(default_factory=lambda: GeometricDecayScheduler)
-    final_ratio: float = 0.5
-    """Fraction of the initial rate reached at max_steps (ER-NeRF: 0.5 for the head, 0.05 for the lips)."""
-    max_steps: int = 100_000
-    """Steps over which the rate decays."""
-
-
-class GeometricDecayScheduler(Scheduler):
-    """Python-float rates: nerfstudio's numpy-valued schedulers leave numpy scalars in checkpoints,
-    which torch >= 2.6 refuses to load by default (`ns-viewer`, `ns-eval`, `ns-render` would fail).
-
-    The methods now use `PiecewiseGeometricScheduler`; this one stays so that config.yml files written by
-    earlier versions still load. It is the one-segment case of the piecewise schedule.
-    """
-
-    config: GeometricDecaySchedulerConfig
-
-    def get_scheduler(self, optimizer: Optimizer, lr_init: float) -> LRScheduler:
-        milestones = ((0, 1.0), (max(int(self.config.max_steps), 1), float(self.config.final_ratio)))
-        return LambdaLR(optimizer, lambda step: piecewise_geometric(milestones, step))
-
-
-@dataclass
 class PiecewiseGeometricSchedulerConfig(SchedulerConfig):
     """Rate multiplier through (step, ratio) milestones, geometric between them, held outside them.
 
@@ -81,7 +55,8 @@ def piecewise_geometric(milestones: Tuple[Tuple[int, float], ...], step: int) ->
 
 
 class PiecewiseGeometricScheduler(Scheduler):
-    """Python-float rates (see `GeometricDecayScheduler` for why)."""
+    """Python-float rates: nerfstudio's numpy-valued schedulers leave numpy scalars in checkpoints, which
+    torch >= 2.6 refuses to load by default (`ns-viewer`, `ns-eval`, `ns-render` would fail)."""
 
     config: PiecewiseGeometricSchedulerConfig
 

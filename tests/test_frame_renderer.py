@@ -181,13 +181,13 @@ def test_pixels_outside_the_projected_head_box_get_no_head(model: ERNeRFModel, v
 
 def test_only_rays_towards_occupied_cells_are_marched(model: ERNeRFModel, val_camera: Cameras, monkeypatch):
     camera, marched = _camera(val_camera), []
-    sample = model._sample
+    sample = model.march
 
     def counting_sample(origins, directions):
         marched.append(len(directions))
         return sample(origins, directions)
 
-    monkeypatch.setattr(model, "_sample", counting_sample)
+    monkeypatch.setattr(model, "march", counting_sample)
     model.frame_renderer.head(camera)
     grid = model.occupancy_grid
     occupied = head_box_pixels(camera, occupied_box(grid.binaries, grid.aabbs))

@@ -22,8 +22,8 @@ from ernerf_ns.metrics.lpips import (
     load_lpips,
     lpips_distance,
     patch_perceptual_loss,
-    ssim_structure_loss,
 )
+from ernerf_ns.metrics.ssim import ssim_structure_loss
 
 
 def smooth_image(height: int = 48, width: int = 64, seed: int = 0) -> Tensor:

@@ -58,10 +58,6 @@ class TriPlaneHashEncoding(nn.Module):
     def n_output_dims(self) -> int:
         return sum(plane.n_output_dims for plane in self.planes)
 
-    def get_out_dim(self) -> int:
-        """Output width, under nerfstudio's encoding name for it."""
-        return self.n_output_dims
-
     def forward(self, positions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs output_dim"]:
         """Encode positions in [-bound, bound]^3 (mapped to [0, 1]^3 first, as ER-NeRF does)."""
         unit = (positions + self.bound) / (2 * self.bound)

@@ -35,6 +35,7 @@ from ernerf_ns.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIZE
 from ernerf_ns.metrics.lpips import load_lpips, lpips_distance, patch_perceptual_loss
 from ernerf_ns.models import ray_marching
 from ernerf_ns.models.frame_renderer import FrameRenderer, pixel_centres
+from ernerf_ns.models.losses import head_losses, torso_losses
 from ernerf_ns.models.precision import bf16_autocast
 from ernerf_ns.models.viewer_controls import attach_viewer_controls
 from ernerf_ns.stages import Stage, StageSchedule
@@ -138,12 +139,6 @@ class ERNeRFModelConfig(ModelConfig):
     render_weight_threshold: float = 1e-4
     """With fast_render, samples whose volume-rendering weight is at most this skip the colour and uncertainty
     networks and count as black: each moves its pixel by at most this much (0: every sample is coloured)."""
-
-
-def binary_entropy(alpha: Float[Tensor, "*bs 1"]) -> Float[Tensor, ""]:
-    """Mean entropy (bits) of per-pixel opacities: low when each pixel is fully the layer or fully not."""
-    alpha = alpha.clamp(1e-5, 1 - 1e-5)
-    return (torch.special.entr(alpha) + torch.special.entr(1 - alpha)).mean() / math.log(2)
 
 
 class ERNeRFModel(Model):
@@ -360,33 +355,26 @@ class ERNeRFModel(Model):
         return frame.clamp(0, num_codes - 1)
 
     # -- sampling and rendering --------------------------------------------------------------------
-    def _sample(self, origins: Tensor, directions: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        if origins.is_cuda and self.config.marcher == "nerfacc":
-            return self.occupancy_grid.sampling(
-                origins,
-                directions,
-                near_plane=self.config.near_plane,
-                far_plane=self.config.far_plane,
-                render_step_size=self.config.render_step_size,
-                cone_angle=self.config.cone_angle,
-            )
-        return ray_marching.march_rays(
+    def march(self, origins: Tensor, directions: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Packed samples of these rays in the occupied cells (`ray_marching.sample` with this model's steps)."""
+        return ray_marching.sample(
+            self.occupancy_grid,
             origins,
             directions,
-            self.occupancy_grid.binaries,
-            self.occupancy_grid.aabbs,
             near_plane=self.config.near_plane,
             far_plane=self.config.far_plane,
             step_size=self.config.render_step_size,
             cone_angle=self.config.cone_angle,
+            use_nerfacc=self.config.marcher == "nerfacc",
         )
 
-    def _weights(self, t_starts: Tensor, t_ends: Tensor, density: Tensor, ray_indices: Tensor, num_rays: int) -> Tensor:
-        if density.is_cuda and self.config.marcher == "nerfacc":
-            return nerfacc.render_weight_from_density(
-                t_starts, t_ends, density, ray_indices=ray_indices, n_rays=num_rays
-            )[0]
-        return ray_marching.render_weights(t_starts, t_ends, density, ray_indices, num_rays)
+    def volume_weights(
+        self, t_starts: Tensor, t_ends: Tensor, density: Tensor, ray_indices: Tensor, num_rays: int
+    ) -> Tensor:
+        """Volume-rendering weights of packed samples (`ray_marching.weights` with this model's marcher)."""
+        return ray_marching.weights(
+            t_starts, t_ends, density, ray_indices, num_rays, use_nerfacc=self.config.marcher == "nerfacc"
+        )
 
     def _background_at(self, ray_bundle: RayBundle) -> Float[Tensor, "num_rays 3"]:
         """bc.jpg at each ray's pixel (bilinear, so any render size works); its mean colour without pixels."""
@@ -452,7 +440,7 @@ class ERNeRFModel(Model):
         num_rays = len(ray_bundle)
         origins, directions = ray_bundle.origins.reshape(-1, 3), ray_bundle.directions.reshape(-1, 3)
         audio, eye, individual = self._conditioning(ray_bundle)
-        ray_indices, t_starts, t_ends = self._sample(origins, directions)
+        ray_indices, t_starts, t_ends = self.march(origins, directions)
         t_mid = (t_starts + t_ends)[:, None] / 2
         positions = origins[ray_indices] + directions[ray_indices] * t_mid
         with self._network_precision(positions):
@@ -464,7 +452,7 @@ class ERNeRFModel(Model):
                 individual[ray_indices],
                 ray_indices=ray_indices,
             )
-        weights = self._weights(t_starts, t_ends, field_outputs["density"][:, 0], ray_indices, num_rays)[:, None]
+        weights = self.volume_weights(t_starts, t_ends, field_outputs["density"][:, 0], ray_indices, num_rays)[:, None]
         # Every per-ray quantity in one weighted sum: the step is bound by kernel launches, not arithmetic.
         per_sample = {
             "head_rgb": field_outputs["rgb"],
@@ -556,18 +544,17 @@ class ERNeRFModel(Model):
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:
         if self.stage == "torso":
             return self._torso_losses(outputs, batch)
-        losses = self._head_losses(outputs, batch)
+        image = batch["image"][..., :3].to(self.device)
+        face = batch["face_mask"].to(self.device).reshape(-1)
+        losses = head_losses(outputs, image, face, self._step_fraction, self.config)
         if self.stage == "lips" and "patch_shape" in batch:
             losses["lips_perceptual_loss"] = self.config.lips_perceptual_weight * self._lips_perceptual(outputs, batch)
         return losses
 
     def _torso_losses(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Dict[str, Tensor]:
         assert self.torso_field is not None
-        return {
-            "torso_rgb_loss": (outputs["rgb"] - self._target(batch)).pow(2).mean(),
-            "torso_alpha_entropy_loss": self.config.torso_alpha_entropy_weight * binary_entropy(outputs["torso_alpha"]),
-            "anchor_loss": self.config.anchor_weight * self.torso_field.pose_encoding.anchor_regulariser(),
-        }
+        anchors = self.torso_field.pose_encoding.anchor_regulariser()
+        return torso_losses(outputs, self._target(batch), anchors, self.config)
 
     def _lips_perceptual(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Tensor:
         """LPIPS (or its documented fallback) between rendered and true lips patches."""
@@ -584,35 +571,6 @@ class ERNeRFModel(Model):
             # Kept out of the module tree: frozen third-party weights do not belong in our checkpoints.
             self.__dict__["_lpips"] = None if module is None else module.to(self.device)
         return self.__dict__["_lpips"]
-
-    def _head_losses(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        image = batch["image"][..., :3].to(self.device)
-        face = batch["face_mask"].to(self.device).reshape(-1)
-        pred = outputs["rgb"]
-        frac = self._step_fraction
-        per_ray = (pred - image).pow(2).mean(dim=-1)
-        losses: Dict[str, Tensor] = {}
-        if self.config.use_uncertainty:
-            # ER-NeRF's uncertainty-aware loss: hard rays (high predicted uncertainty) weigh more as training goes.
-            uncertainty = outputs["uncertainty"][:, 0]
-            with torch.no_grad():
-                weight = torch.softmax(uncertainty, dim=0).mul_(uncertainty.shape[0] * frac).add_(1 - frac)
-                per_ray_weight = weight.clamp_(0, 10).mul_(0.8).add_(0.2)
-                error = (pred - image).norm(dim=-1)
-            per_ray = per_ray * per_ray_weight
-            beta = uncertainty + 1
-            losses["uncertainty_loss"] = frac * ((error / (2 * beta**2) + beta.log() ** 2 / 2) * face).mean()
-        losses["rgb_loss"] = per_ray.mean()
-        losses["alpha_entropy_loss"] = self.config.alpha_entropy_weight * binary_entropy(outputs["accumulation"])
-        audio_att = outputs["audio_attention"][:, 0]
-        losses["ambient_loss"] = (
-            frac
-            * self.config.ambient_weight
-            * ((audio_att * (1 - face)).mean() + (audio_att * outputs["eye_attention"][:, 0]).mean())
-        )
-        if "smoothness" in outputs:
-            losses["smoothness_loss"] = self.config.smoothness_weight * outputs["smoothness"]
-        return losses
 
     def get_image_metrics_and_images(
         self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]

@@ -239,7 +239,7 @@ def march_head(
     """
     num_rays = len(directions)
     field = model.field
-    ray_indices, t_starts, t_ends = model._sample(origins, directions)
+    ray_indices, t_starts, t_ends = model.march(origins, directions)
     num_samples = len(ray_indices)
     if num_samples == 0:
         return {name: directions.new_zeros(num_rays, channels) for name, channels in HEAD_CHANNELS.items()}
@@ -255,7 +255,7 @@ def march_head(
             enc_x.append(part["enc_x"])
             audio_attention.append(part["audio_attention"].float().norm(dim=-1, keepdim=True))
             eye_attention.append(part["eye_attention"].float())
-    weights = model._weights(t_starts, t_ends, _cat(density)[:, 0], ray_indices, num_rays)[:, None]
+    weights = model.volume_weights(t_starts, t_ends, _cat(density)[:, 0], ray_indices, num_rays)[:, None]
 
     geo_feat_kept, enc_x_kept = _cat(geo_feat), _cat(enc_x)
     colour_rays, colour_weights = ray_indices, weights

@@ -1,14 +1,15 @@
-"""Pure-PyTorch occupancy-grid marching and packed volume rendering (the CPU path).
+"""Occupancy-grid marching and packed volume rendering: nerfacc's CUDA kernels, or the same quantities in
+plain PyTorch (the CPU path, and the reference the kernels are tested against).
 
-nerfacc's `OccGridEstimator.sampling` and packed scans are CUDA kernels; these functions compute the
-same quantities with plain tensor ops so the whole model trains and renders on a CPU. Samples are
-"packed": one flat list over all rays, sorted by ray, with `ray_indices` naming each sample's ray.
+Samples are "packed": one flat list over all rays, sorted by ray, with `ray_indices` naming each sample's
+ray. `sample` and `weights` pick the implementation; the rest is the PyTorch twin of nerfacc's kernels.
 """
 
 from __future__ import annotations
 
 from typing import Tuple
 
+import nerfacc
 import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
@@ -122,3 +123,52 @@ def accumulate(
     """Per-ray sum of packed sample values (already multiplied by their weights)."""
     out = values.new_zeros(num_rays, values.shape[-1])
     return out.index_add(0, ray_indices, values)
+
+
+def sample(
+    grid: nerfacc.OccGridEstimator,
+    origins: Float[Tensor, "num_rays 3"],
+    directions: Float[Tensor, "num_rays 3"],
+    near_plane: float,
+    far_plane: float,
+    step_size: float,
+    cone_angle: float,
+    use_nerfacc: bool = True,
+) -> Tuple[Int[Tensor, " num_samples"], Float[Tensor, " num_samples"], Float[Tensor, " num_samples"]]:
+    """Packed samples in the grid's occupied cells: nerfacc's kernel for CUDA rays when `use_nerfacc`, else
+    `march_rays` (same steps, same cells). Returns ray_indices (sorted), t_starts, t_ends."""
+    if use_nerfacc and origins.is_cuda:
+        return grid.sampling(
+            origins,
+            directions,
+            near_plane=near_plane,
+            far_plane=far_plane,
+            render_step_size=step_size,
+            cone_angle=cone_angle,
+        )
+    return march_rays(
+        origins,
+        directions,
+        grid.binaries,
+        grid.aabbs,
+        near_plane=near_plane,
+        far_plane=far_plane,
+        step_size=step_size,
+        cone_angle=cone_angle,
+    )
+
+
+def weights(
+    t_starts: Float[Tensor, " num_samples"],
+    t_ends: Float[Tensor, " num_samples"],
+    densities: Float[Tensor, " num_samples"],
+    ray_indices: Int[Tensor, " num_samples"],
+    num_rays: int,
+    use_nerfacc: bool = True,
+) -> Float[Tensor, " num_samples"]:
+    """Volume-rendering weights of packed samples: nerfacc's kernel for CUDA tensors when `use_nerfacc`, else
+    `render_weights`."""
+    if use_nerfacc and densities.is_cuda:
+        packed = {"ray_indices": ray_indices, "n_rays": num_rays}
+        return nerfacc.render_weight_from_density(t_starts, t_ends, densities, **packed)[0]
+    return render_weights(t_starts, t_ends, densities, ray_indices, num_rays)
