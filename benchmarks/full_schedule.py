@@ -51,7 +51,6 @@ class FullSchedule:
         stages = StageSchedule(self.head_steps, self.lips_steps, self.torso_steps)
         config.pipeline.model.stages = stages
         config.pipeline.model.loss_warmup_steps = self.head_steps
-        config.__post_init__()
         trainer = setup_trainer(config, self.data, self.data.parent / "runs-full", max_steps=stages.total_steps)
         pipeline = trainer.pipeline
         seconds, head_psnr = {}, {}

@@ -52,7 +52,6 @@ class RenderFps:
         data = synthetic_portrait_folder(self.workdir / f"data{self.size}", frames=100, size=self.size)
         config = copy.deepcopy((ernerf_method if self.method == "ernerf" else ernerf_tiny_method).config)
         config.pipeline.model.stages = StageSchedule(self.train_steps, 0, self.torso_steps)
-        config.__post_init__()
         trainer = train(config, data, self.workdir / "runs", max_steps=self.train_steps + self.torso_steps)
         pipeline = trainer.pipeline
         pipeline.eval()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Type
 
+from nerfstudio.engine.optimizers import Optimizers
 from nerfstudio.engine.trainer import TRAIN_INTERATION_OUTPUT, Trainer, TrainerConfig
 from nerfstudio.utils.rich_utils import CONSOLE
 
@@ -28,19 +29,24 @@ def stage_milestones(stages: StageSchedule) -> Dict[str, Tuple[Tuple[int, float]
     return {"grids": head, "nets": head, "audio_attention": head, "torso_grids": torso, "torso_nets": torso}
 
 
+def apply_stage_milestones(config: TrainerConfig) -> None:
+    """Put the ER-NeRF groups' learning-rate milestones on `config`'s stage schedule."""
+    milestones = stage_milestones(config.pipeline.model.stages)
+    for name, group in config.optimizers.items():
+        scheduler = group.get("scheduler")
+        if name in milestones and isinstance(scheduler, PiecewiseGeometricSchedulerConfig):
+            scheduler.milestones = milestones[name]
+
+
 @dataclass
 class ERNeRFTrainerConfig(TrainerConfig):
-    """Keeps each group's milestones on the stage schedule when stage lengths come from the command line
-    (`--pipeline.model.stages.head-steps ...`; set `--max-num-iterations` to the stages' sum)."""
+    """Nerfstudio's trainer config; the trainer keeps the learning-rate milestones on the stage schedule."""
 
     _target: Type = field(default_factory=lambda: ERNeRFTrainer)
 
-    def __post_init__(self) -> None:
-        milestones = stage_milestones(self.pipeline.model.stages)
-        for name, group in self.optimizers.items():
-            scheduler = group.get("scheduler")
-            if name in milestones and isinstance(scheduler, PiecewiseGeometricSchedulerConfig):
-                scheduler.milestones = milestones[name]
+    def save_config(self) -> None:
+        apply_stage_milestones(self)  # so that config.yml shows the milestones the run will use
+        super().save_config()
 
 
 class CheckpointError(UserError):
@@ -65,6 +71,12 @@ class ERNeRFTrainer(Trainer):
 
     _interrupted: bool = False
     _last_completed_step: Optional[int] = None
+
+    def setup_optimizers(self) -> Optimizers:
+        """The optimisers, with each group's learning-rate milestones on this run's stage schedule (stage lengths
+        may come from the command line, `--pipeline.model.stages.head-steps ...`)."""
+        apply_stage_milestones(self.config)
+        return super().setup_optimizers()
 
     def train(self) -> None:
         if threading.current_thread() is not threading.main_thread():

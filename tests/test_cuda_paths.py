@@ -27,7 +27,6 @@ def trained(tmp_path_factory):
     config = copy.deepcopy(ernerf_tiny_method.config)
     config.pipeline.model.stages = StageSchedule(head_steps=300, lips_steps=50, torso_steps=200)
     config.pipeline.model.hash_implementation = "triton"  # trained with the fused kernels, rendered on CPU below
-    config.__post_init__()
     trainer = train(config, root / "data", root / "runs", max_steps=550, device="cuda")
     pipeline = trainer.pipeline
     pipeline.eval()

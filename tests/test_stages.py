@@ -12,6 +12,7 @@ from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocati
 
 from ernerf_ns.config import ernerf_head_method, ernerf_method, ernerf_tiny_method
 from ernerf_ns.optimizers import piecewise_geometric
+from ernerf_ns.saved_config import load_config
 from ernerf_ns.stages import StageSchedule
 from ernerf_ns.trainer import INTERRUPTED_EXIT_STATUS, CheckpointError, stage_milestones
 from ernerf_ns.training import run_steps, setup_trainer
@@ -58,12 +59,16 @@ def test_methods_run_all_their_stages_and_the_head_variant_skips_the_torso():
         assert (stages.torso_steps > 0) is torso
 
 
-def test_stage_lengths_from_the_command_line_move_the_learning_rate_milestones():
+def test_stage_lengths_set_after_the_method_move_the_learning_rate_milestones(synthetic_portrait, tmp_path):
     config = copy.deepcopy(ernerf_tiny_method.config)
-    config.pipeline.model.stages = StageSchedule(head_steps=50, lips_steps=10, torso_steps=40)
-    config.__post_init__()  # what tyro's constructor runs after parsing the flags
-    assert config.optimizers["grids"]["scheduler"].milestones == ((0, 1.0), (50, 0.5), (60, 0.05))
-    assert config.optimizers["torso_nets"]["scheduler"].milestones == ((60, 1.0), (100, 0.5))
+    config.pipeline.model.stages = StageSchedule(head_steps=50, lips_steps=10, torso_steps=40)  # as flags would
+    trainer = setup_trainer(config, synthetic_portrait.path, tmp_path, max_steps=100)
+    saved = load_config(trainer.base_dir / "config.yml")
+    for run_config in (trainer.config, saved):  # what the optimisers use, and what config.yml shows
+        assert tuple(run_config.optimizers["grids"]["scheduler"].milestones) == ((0, 1.0), (50, 0.5), (60, 0.05))
+        assert tuple(run_config.optimizers["torso_nets"]["scheduler"].milestones) == ((60, 1.0), (100, 0.5))
+    lr = trainer.optimizers.optimizers["grids"].param_groups[0]["lr"]
+    assert lr == pytest.approx(config.optimizers["grids"]["optimizer"].lr)
 
 
 def _short_config(**model_overrides):
@@ -72,7 +77,6 @@ def _short_config(**model_overrides):
     config.pipeline.model.audio_smoothing_start_step = 0  # so AudioAttNet is in the graph from the start
     for key, value in model_overrides.items():
         setattr(config.pipeline.model, key, value)
-    config.__post_init__()
     config.steps_per_save = 1000
     return config
 
