@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Type
+from typing import Any, Dict, Optional, Type
 
-import numpy as np
 from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
+
+from ernerf_ns.metrics.lmd_summary import summarise_lmd
 
 
 @dataclass
@@ -35,26 +35,6 @@ class ERNeRFPipeline(VanillaPipeline):
         output_path: Optional[Path] = None,
         get_std: bool = False,
     ) -> Dict[str, float]:
-        """Nerfstudio's average, except that LMD skips frames where no face was found (NaN per frame)."""
-        self.model.lmd_values = []
+        """Nerfstudio's average, with LMD averaged over the frames where both faces were found."""
         metrics = super().get_average_image_metrics(data_loader, image_prefix, step, output_path, get_std)
-        if "lmd" in metrics:
-            for key in ("lmd", "lmd_std"):
-                metrics.pop(key, None)
-            metrics.update(lmd_summary(self.model.lmd_values, with_std=get_std))
-        return metrics
-
-
-def lmd_summary(values: List[float], with_std: bool = False) -> Dict[str, float]:
-    """Mean (and std) LMD over the frames where both faces were found, and the share of such frames.
-
-    With no face found at all there is no LMD: the keys are left out rather than set to NaN, which is not
-    valid JSON (ns-eval writes these numbers to a .json file).
-    """
-    found = [v for v in values if not math.isnan(v)]
-    summary = {"lmd_faces_found": len(found) / max(len(values), 1)}
-    if found:
-        summary["lmd"] = sum(found) / len(found)
-        if with_std:
-            summary["lmd_std"] = float(np.std(found))
-    return summary
+        return summarise_lmd(metrics, with_std=get_std)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ernerf_ns.config import ernerf_tiny_method
+from ernerf_ns.metrics.lmd_summary import lmd_terms, summarise_lmd
 
 
 @pytest.fixture(scope="module")
@@ -61,22 +62,24 @@ def test_psnr_scores_the_whole_portrait_once_the_torso_is_learned(model):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mediapipe") is None, reason="LMD needs ernerf-process's mediapipe")
-def test_lmd_is_reported_and_frames_without_a_face_do_not_count(model):
+def test_a_frame_without_a_face_reports_no_lmd_of_its_own(model):
     size = 40
     batch = {"image": torch.full((size, size, 3), 0.5), "background": torch.full((size, size, 3), 0.6)}
-    model.lmd_values = []
     metrics, _ = model.get_image_metrics_and_images(_outputs(size, 0.0, 0.0, 0.5, torso=True), batch)
-    assert math.isnan(metrics["lmd"]) and len(model.lmd_values) == 1
+    assert metrics["lmd_face_found"] == 0 and metrics["lmd_distance"] == 0
 
 
-def test_lmd_summary_averages_found_faces_and_leaves_lmd_out_when_none_was_found():
+def test_lmd_averages_the_found_faces_only_and_is_left_out_when_none_was_found():
     """ns-eval writes these to JSON: NaN is not valid JSON, so no face means no lmd key."""
     import json
 
-    from ernerf_ns.pipeline import lmd_summary
+    def averaged(distances):  # what nerfstudio's per-key mean over the images gives
+        terms = [lmd_terms(d) for d in distances]
+        return {key: sum(t[key] for t in terms) / len(terms) for key in terms[0]} | {"psnr": 30.0}
 
-    summary = lmd_summary([1.0, math.nan, 3.0], with_std=True)
-    assert summary == {"lmd_faces_found": 2 / 3, "lmd": 2.0, "lmd_std": 1.0}
-    none_found = lmd_summary([math.nan, math.nan], with_std=True)
-    assert none_found == {"lmd_faces_found": 0.0}
+    summary = summarise_lmd(averaged([1.0, None, 3.0]), with_std=True)
+    assert summary == pytest.approx({"psnr": 30.0, "lmd_faces_found": 2 / 3, "lmd": 2.0, "lmd_std": 1.0})
+    none_found = summarise_lmd(averaged([None, None]), with_std=True)
+    assert none_found == {"psnr": 30.0, "lmd_faces_found": 0.0}
     json.dumps(none_found, allow_nan=False)
+    assert summarise_lmd({"psnr": 30.0}) == {"psnr": 30.0}  # without mediapipe there is no LMD at all

@@ -31,6 +31,7 @@ from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.fields.audio_encoder import AudioEncoder
 from ernerf_ns.fields.head_field import ERNeRFHeadField
 from ernerf_ns.fields.torso_field import TorsoField
+from ernerf_ns.metrics.lmd_summary import lmd_terms
 from ernerf_ns.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIZE
 from ernerf_ns.metrics.lpips import load_lpips, lpips_distance, patch_perceptual_loss
 from ernerf_ns.models import ray_marching
@@ -171,7 +172,6 @@ class ERNeRFModel(Model):
         self.viewer_eye = float(meta["eye_values"].float().mean())
         self.viewer_show_torso = True
         self.viewer_show_background = True
-        self.lmd_values: List[float] = []
 
         aabb = self.scene_box.aabb
         bound = float(aabb[1, 0])
@@ -594,13 +594,12 @@ class ERNeRFModel(Model):
         if lpips is not None and min(image.shape[:2]) >= LPIPS_MIN_SIZE:
             metrics["lpips"] = float(lpips_distance(lpips, rgb_chw, gt_chw))
         if importlib.util.find_spec("mediapipe") is not None:
-            # Lip sync: mouth landmarks of render vs frame, same face mesh as ernerf-process. NaN when a face
-            # is not found; the pipeline averages over the frames where both were.
+            # Lip sync: mouth landmarks of render vs frame, same face mesh as ernerf-process. Averaged over the
+            # frames where both faces were found (see `lmd_terms`).
             from ernerf_ns.metrics.lmd import lmd  # with the preprocessing stack, which the model does not need
 
             distance = lmd(rgb.clamp(0, 1).cpu(), image.cpu())
-            metrics["lmd"] = math.nan if distance is None else float(distance)
-            self.lmd_values.append(metrics["lmd"])
+            metrics.update(lmd_terms(distance))
         images = {
             "img": torch.cat([image, rgb], dim=1),
             "accumulation": colormaps.apply_colormap(outputs["accumulation"]),
