@@ -1,10 +1,10 @@
-"""Pipeline that shares the model's stage schedule with the datamanager and averages LMD over found faces."""
+"""Pipeline that draws each step's rays for its training stage and averages LMD over found faces."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Type
+from typing import Dict, Optional, Type
 
 from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
 
@@ -19,13 +19,17 @@ class ERNeRFPipelineConfig(VanillaPipelineConfig):
 
 
 class ERNeRFPipeline(VanillaPipeline):
-    """One schedule drives both sides: the datamanager picks each stage's sampler, the model its losses."""
+    """One schedule drives both sides: the step's stage (from the model's schedule) picks the datamanager's
+    sampler, and the model its losses."""
 
     config: ERNeRFPipelineConfig
 
-    def __init__(self, config: ERNeRFPipelineConfig, device: str, **kwargs: Any) -> None:
-        super().__init__(config, device, **kwargs)
-        self.datamanager.stage_schedule = self.model.config.stages
+    def get_train_loss_dict(self, step: int):
+        """Nerfstudio's training step, with the rays drawn by the sampler of the step's stage."""
+        ray_bundle, batch = self.datamanager.next_train(step, self.model.config.stages.stage_at(step))
+        model_outputs = self._model(ray_bundle)
+        metrics_dict = self.model.get_metrics_dict(model_outputs, batch)
+        return model_outputs, self.model.get_loss_dict(model_outputs, batch, metrics_dict), metrics_dict
 
     def get_average_image_metrics(
         self,

@@ -114,7 +114,7 @@ def test_each_stage_changes_only_its_own_parameters(synthetic_portrait, tmp_path
 def test_lips_stage_trains_on_square_patches_around_the_lips(synthetic_portrait, tmp_path):
     trainer = setup_trainer(_short_config(), synthetic_portrait.path, tmp_path, max_steps=SHORT.total_steps)
     datamanager = trainer.pipeline.datamanager
-    _, batch = datamanager.next_train(SHORT.lips_start)
+    _, batch = datamanager.next_train(SHORT.lips_start, "lips")
     num, height, width = (int(v) for v in batch["patch_shape"])
     count = num * height * width
     assert height == width >= 32 and count <= len(batch["indices"]) == datamanager.config.train_num_rays_per_batch
@@ -128,8 +128,24 @@ def test_lips_stage_trains_on_square_patches_around_the_lips(synthetic_portrait,
         centre_x, centre_y = (xmin + xmax) / 2, (ymin + ymax) / 2
         assert patch[..., 2].min() <= centre_x <= patch[..., 2].max() + 1
         assert patch[..., 1].min() <= centre_y <= patch[..., 1].max() + 1
-    _, head_batch = datamanager.next_train(0)
+    _, head_batch = datamanager.next_train(0, "head")
     assert "patch_shape" not in head_batch
+
+
+def test_each_training_step_draws_its_rays_with_its_stages_sampler(synthetic_portrait, tmp_path, monkeypatch):
+    trainer = setup_trainer(_short_config(), synthetic_portrait.path, tmp_path, max_steps=SHORT.total_steps)
+    datamanager, drawn = trainer.pipeline.datamanager, []
+    next_train = datamanager.next_train
+
+    def recording_next_train(step, stage="head"):
+        drawn.append((step, stage))
+        return next_train(step, stage)
+
+    monkeypatch.setattr(datamanager, "next_train", recording_next_train)
+    for step in (0, SHORT.lips_start, SHORT.torso_start):
+        trainer.pipeline.model.step = step
+        trainer.pipeline.get_train_loss_dict(step)
+    assert drawn == [(0, "head"), (SHORT.lips_start, "lips"), (SHORT.torso_start, "torso")]
 
 
 def test_lips_stage_adds_lpips_computed_by_the_real_network(synthetic_portrait, tmp_path):
@@ -143,7 +159,7 @@ def test_lips_stage_adds_lpips_computed_by_the_real_network(synthetic_portrait, 
     model.occupancy_grid.binaries.fill_(True)
     assert model.lpips_network() is not None
     model.step = SHORT.lips_start
-    ray_bundle, batch = trainer.pipeline.datamanager.next_train(SHORT.lips_start)
+    ray_bundle, batch = trainer.pipeline.datamanager.next_train(SHORT.lips_start, "lips")
     outputs = model(ray_bundle)
     losses = model.get_loss_dict(outputs, batch)
     assert losses["lips_perceptual_loss"] > 0

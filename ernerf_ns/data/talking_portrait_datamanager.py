@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple, Type
+from typing import Any, Dict, Tuple, Type
 
 import torch
 from nerfstudio.cameras.cameras import Cameras
@@ -18,7 +18,7 @@ from ernerf_ns.data.pinhole_rays import PinholeRayGenerator
 from ernerf_ns.data.region_pixel_sampler import RegionPixelSamplerConfig
 from ernerf_ns.data.render_output_guard import refuse_earlier_dataset_renders
 from ernerf_ns.data.talking_portrait_dataset import TalkingPortraitDataset
-from ernerf_ns.stages import StageSchedule
+from ernerf_ns.stages import Stage
 
 
 @dataclass
@@ -36,12 +36,11 @@ class TalkingPortraitDataManager(VanillaDataManager[TalkingPortraitDataset]):
     """Attaches `background` (torso over bc.jpg) and `pixel_coords` (x, y in [0, 1]) to ray metadata.
 
     The model composites inside `get_outputs`, so the viewer, eval and training share one compositing
-    path. The pipeline hands over the model's `StageSchedule`; each training step then draws its rays
-    with the stage's sampler: `pixel_sampler` (head), `lips_sampler`, `torso_sampler`.
+    path. Each training step draws its rays with the sampler of the stage the pipeline names:
+    `pixel_sampler` (head), `lips_sampler`, `torso_sampler`.
     """
 
     config: TalkingPortraitDataManagerConfig
-    stage_schedule: Optional[StageSchedule] = None
 
     def __init__(self, config: TalkingPortraitDataManagerConfig, *args: Any, **kwargs: Any) -> None:
         refuse_earlier_dataset_renders()  # under `ns-render dataset`, before anything is rendered
@@ -64,8 +63,8 @@ class TalkingPortraitDataManager(VanillaDataManager[TalkingPortraitDataset]):
             "torso": self.config.torso_sampler.setup(num_rays_per_batch=num_rays),
         }
 
-    def next_train(self, step: int) -> Tuple[RayBundle, Dict]:
-        stage = self.stage_schedule.stage_at(step) if self.stage_schedule is not None else "head"
+    def next_train(self, step: int, stage: Stage = "head") -> Tuple[RayBundle, Dict]:
+        """A batch of training rays drawn by `stage`'s sampler (the pipeline names the stage of each step)."""
         self.train_count += 1
         batch = pixel_targets(self.stage_samplers[stage].sample(self.frames.batch()))
         ray_bundle = self.train_ray_generator(batch["indices"])
