@@ -39,7 +39,7 @@ from timing import device_name, sync  # sibling module in benchmarks/
 
 from ernerf_ns.config import ernerf_head_method, ernerf_method
 from ernerf_ns.data.compositing import premultiplied_over
-from ernerf_ns.training import run_steps, setup_trainer
+from ernerf_ns.in_process import run_steps, setup_trainer
 
 
 def head_psnr_and_render_ms(pipeline: Pipeline) -> tuple[float, float, int, str]:

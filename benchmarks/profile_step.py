@@ -17,8 +17,8 @@ import tyro
 from timing import device_name, timed_steps  # sibling module in benchmarks/
 
 from ernerf_ns.config import ernerf_method
+from ernerf_ns.in_process import run_steps, setup_trainer
 from ernerf_ns.synthetic import synthetic_portrait_folder
-from ernerf_ns.training import run_steps, setup_trainer
 
 
 @dataclass

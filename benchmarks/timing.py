@@ -10,7 +10,7 @@ from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.engine.trainer import Trainer
 from nerfstudio.models.base_model import Model
 
-from ernerf_ns.training import run_steps
+from ernerf_ns.in_process import run_steps
 
 
 def sync() -> None:

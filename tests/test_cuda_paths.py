@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from ernerf_ns.config import ernerf_tiny_method
+from ernerf_ns.in_process import train
 from ernerf_ns.stages import StageSchedule
 from ernerf_ns.synthetic import make_synthetic_portrait
-from ernerf_ns.training import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (device machine)")
 

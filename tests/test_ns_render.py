@@ -26,8 +26,8 @@ from nerfstudio.utils.eval_utils import eval_setup
 from PIL import Image
 
 from ernerf_ns.config import ernerf_tiny_method
+from ernerf_ns.in_process import train
 from ernerf_ns.synthetic import SyntheticPortrait
-from ernerf_ns.training import train
 
 NS_RENDER = Path(sys.executable).parent / "ns-render"
 """The console script pip installed with nerfstudio, next to this interpreter."""

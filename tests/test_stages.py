@@ -11,11 +11,11 @@ import torch
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
 
 from ernerf_ns.config import ernerf_head_method, ernerf_method, ernerf_tiny_method
+from ernerf_ns.in_process import run_steps, setup_trainer
 from ernerf_ns.optimizers import piecewise_geometric
 from ernerf_ns.saved_config import load_config
 from ernerf_ns.stages import StageSchedule
 from ernerf_ns.trainer import INTERRUPTED_EXIT_STATUS, CheckpointError, stage_milestones
-from ernerf_ns.training import run_steps, setup_trainer
 
 HEAD_GROUPS = ("grids", "nets", "audio_attention")
 TORSO_GROUPS = ("torso_grids", "torso_nets")

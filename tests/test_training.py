@@ -8,8 +8,8 @@ import torch
 
 from ernerf_ns.baselines import mean_colour_baseline_psnr
 from ernerf_ns.config import ernerf_tiny_method
+from ernerf_ns.in_process import train
 from ernerf_ns.synthetic import make_synthetic_portrait
-from ernerf_ns.training import train
 
 TRAIN_STEPS = 600
 """The demo's length: a minute or two on a 2-core CPU."""
