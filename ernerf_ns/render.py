@@ -29,18 +29,14 @@ from nerfstudio.cameras.cameras import Cameras
 from torch import Tensor
 from tqdm import tqdm
 
-from ernerf_ns.audio.feature_files import load_feature_file
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
 from ernerf_ns.data.compositing import alpha_over, premultiplied_over
 from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.errors import UserError
-from ernerf_ns.portrait_pasteback import (
-    list_full_frames,
-    paste_into_full_frames,
-    read_crop_record,
-    read_full_frame,
-)
+from ernerf_ns.layout.audio_features import load_feature_file
+from ernerf_ns.layout.crop import read_crop_record
+from ernerf_ns.portrait_pasteback import list_full_frames, paste_into_full_frames, read_full_frame
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.saved_config import load_config, newest_checkpoint
 

@@ -12,8 +12,6 @@ translations by 4 and bounds the head in [-1, 1]² x [-0.5, 0.5], so the head mu
 
 from __future__ import annotations
 
-import csv
-import json
 import shutil
 import sys
 from dataclasses import dataclass
@@ -22,14 +20,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import soundfile
-import torch
 import tyro
 from tqdm import tqdm
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
 from ernerf_ns.data.head_pose import euler_to_matrix
-from ernerf_ns.data.parsing_colours import BACKGROUND, HEAD, NECK, TORSO, write_parsing
+from ernerf_ns.layout.audio_features import write_feature_file
+from ernerf_ns.layout.blink import AU45_CLOSED, write_au_csv
+from ernerf_ns.layout.folder import PortraitFolder
+from ernerf_ns.layout.landmarks import write_landmarks
+from ernerf_ns.layout.parsing import BACKGROUND, HEAD, NECK, TORSO, write_parsing
+from ernerf_ns.layout.track_params import track_params, write_track_params
+from ernerf_ns.layout.transforms import pose_to_transform, write_transforms
 
 HEAD_RADII = np.array([0.085, 0.115, 0.095])
 """Ellipsoid head semi-axes (x, y, z), json units; x4 (ER-NeRF's scale) it is 0.34 x 0.46 x 0.38 inside the bound."""
@@ -41,8 +44,6 @@ MAX_EULER_DEG = np.array([6.0, 10.0, 4.0])
 """Largest pitch (about x), yaw (about y) and roll (about z) in degrees, ER-NeRF's euler order (theta, phi, psi)."""
 MAX_TRANSLATION = np.array([0.008, 0.006, 0.015])
 """Largest head translation from `HEAD_POSITION` along camera x, y, z (json units)."""
-TRACKER_SCALE = 10.0
-"""ER-NeRF's tracker works in units 10x the json's: its process step divides `trans` by 10."""
 JPEG_QUALITY = 95
 
 MOUTH_CENTRE = -0.47
@@ -78,7 +79,7 @@ class SyntheticPortrait:
     mouth_open: np.ndarray
     """[N] mouth opening in [0, 1]: the audio envelope at each frame's time."""
     blink: np.ndarray
-    """[N] eye closure in [0, 1] (1 = closed); au.csv holds 2 * blink as AU45_r."""
+    """[N] eye closure in [0, 1] (1 = closed); au.csv holds AU45_CLOSED * blink as AU45_r."""
     landmarks_3d: np.ndarray
     """[68, 3] landmarks in the head frame with the mouth closed and eyes open; see `face_landmarks_3d`."""
 
@@ -90,11 +91,7 @@ def pose_to_c2w(euler: np.ndarray, trans: np.ndarray) -> np.ndarray:
     here are the ones ER-NeRF would write from our track_params.pt.
     """
     rot = euler_to_matrix(euler.astype(np.float32)).astype(np.float32)
-    rot_inv = rot.transpose(0, 2, 1)
-    c2w = np.tile(np.eye(4, dtype=np.float32), (len(euler), 1, 1))
-    c2w[:, :3, :3] = rot_inv
-    c2w[:, :3, 3] = -(rot_inv @ trans.astype(np.float32)[:, :, None])[:, :, 0]
-    return c2w
+    return pose_to_transform(rot, trans.astype(np.float32))
 
 
 def project_points(points: np.ndarray, c2w: np.ndarray, focal: float, cx: float, cy: float) -> np.ndarray:
@@ -376,37 +373,20 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
 
 
-def _prepare_folder(out: Path, overwrite: bool) -> None:
+def _prepare_folder(folder: PortraitFolder, overwrite: bool) -> None:
+    out = folder.root
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{out}: folder is not empty (pass overwrite=True / --overwrite to write into it)")
         # Only frame files we name are removed, so a longer earlier run leaves no stale frames behind.
-        for sub in ("ori_imgs", "parsing", "gt_imgs", "torso_imgs"):
-            for file in (out / sub).glob("*"):
+        for sub in folder.frame_dirs:
+            for file in sub.glob("*"):
                 if file.stem.isdigit() and file.suffix in {".jpg", ".png", ".lms"}:
                     file.unlink()
-    for sub in ("ori_imgs", "parsing", "gt_imgs", "torso_imgs"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-
-
-def _write_transforms(out: Path, c2w: np.ndarray, focal: float, cx: float, cy: float) -> None:
-    """ER-NeRF's split: the first int(N * 10 / 11) frames train, the rest validate."""
-    split = int(len(c2w) * 10 / 11)
-    for name, ids in (("train", range(split)), ("val", range(split, len(c2w)))):
-        frames = [{"img_id": i, "aud_id": i, "transform_matrix": c2w[i].tolist()} for i in ids]
-        content = {"focal_len": focal, "cx": cx, "cy": cy, "frames": frames}
-        (out / f"transforms_{name}.json").write_text(json.dumps(content, indent=2, separators=(",", ": ")))
-
-
-def _write_au_csv(path: Path, blink: np.ndarray) -> None:
-    """OpenFace columns with its ', ' separator; ER-NeRF reads ' AU45_r' and maps it to eye = clip(AU45_r, 0, 2) / 2."""
-    with path.open("w", newline="") as file:
-        writer = csv.writer(file, delimiter=",", lineterminator="\n")
-        writer.writerow(["frame", " timestamp", " confidence", " success", " AU45_r"])
-        for i, value in enumerate(blink):
-            writer.writerow([i + 1, f" {i / VIDEO_FPS:.3f}", " 0.98", " 1", f" {2.0 * value:.2f}"])
+    for sub in folder.frame_dirs:
+        sub.mkdir(parents=True, exist_ok=True)
 
 
 def make_synthetic_portrait(
@@ -422,11 +402,12 @@ def make_synthetic_portrait(
     Everything random comes from `seed`. Raises FileExistsError for a non-empty `out` unless `overwrite`.
     """
     out = Path(out)
+    folder = PortraitFolder(out)
     if frames < 2:
         raise ValueError(f"frames must be at least 2 (one train and one val frame), got {frames}")
     if size < 16 or size % 2:
         raise ValueError(f"size must be an even number of pixels >= 16 (the video codec needs even sizes), got {size}")
-    _prepare_folder(out, overwrite)
+    _prepare_folder(folder, overwrite)
     rng = np.random.default_rng(seed)
 
     samples_per_frame = SAMPLE_RATE // VIDEO_FPS
@@ -436,30 +417,22 @@ def make_synthetic_portrait(
     if peak > 0:
         envelope = np.clip(envelope / peak, 0.0, 1.0)
     mouth_open = envelope[::samples_per_frame].copy()
-    wav_path = out / "aud.wav"
+    wav_path = folder.audio
     soundfile.write(str(wav_path), speech_signal(envelope, rng), SAMPLE_RATE, subtype="PCM_16")
     # Features come from the file as written (PCM16), as ernerf-process would compute them.
-    np.save(out / "aud.npy", logmel_features(load_audio(wav_path), SAMPLE_RATE, frames))
+    write_feature_file(folder.audio_features("logmel"), logmel_features(load_audio(wav_path), SAMPLE_RATE, frames))
 
     blink = blink_track(frames, rng)
     euler, trans = head_motion(frames, rng)
     c2w = pose_to_c2w(euler, trans)
     # float32 like the rest of track_params.pt, so the json's focal is what ER-NeRF would write from it.
     focal, cx, cy = float(np.float32(FOCAL_PER_PIXEL * size)), size / 2.0, size / 2.0
-    torch.save(
-        {
-            "euler": torch.from_numpy(euler),
-            "trans": torch.from_numpy(trans * TRACKER_SCALE),
-            # A 1-element tensor, as ER-NeRF's tracker saves it (its process step reads focal[0]).
-            "focal": torch.tensor([focal], dtype=torch.float32),
-        },
-        out / "track_params.pt",
-    )
-    _write_transforms(out, c2w, focal, cx, cy)
-    _write_au_csv(out / "au.csv", blink)
+    write_track_params(folder.track_params, track_params(euler, trans, focal))
+    write_transforms(folder, c2w, focal, (size, size))
+    write_au_csv(folder.au_csv, AU45_CLOSED * blink)
 
     background = _to_uint8(background_image(size, rng))
-    cv2.imwrite(str(out / "bc.jpg"), background[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    cv2.imwrite(str(folder.background), background[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
 
     centres = np.stack([project_points(np.zeros(3), c, focal, cx, cy) for c in c2w])
     body = _BodyLayout(size, focal, centres.mean(0))
@@ -469,7 +442,7 @@ def make_synthetic_portrait(
         import imageio_ffmpeg  # only needed for the optional mp4; keeps GPU benchmark machines light
 
         video = imageio_ffmpeg.write_frames(
-            str(out / f"{out.resolve().name}.mp4"),
+            str(folder.video),
             (size, size),
             fps=VIDEO_FPS,
             quality=8,
@@ -496,13 +469,13 @@ def make_synthetic_portrait(
             # The torso layer includes what the head hides: we know it, ER-NeRF has to inpaint it.
             torso_rgba = np.concatenate([body_u8, np.where(body_mask, 255, 0).astype(np.uint8)[..., None]], -1)
 
-            jpg = out / "ori_imgs" / f"{i}.jpg"
+            jpg = folder.frame(i)
             cv2.imwrite(str(jpg), frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-            shutil.copyfile(jpg, out / "gt_imgs" / f"{i}.jpg")
-            write_parsing(out / "parsing" / f"{i}.png", labels)
-            cv2.imwrite(str(out / "torso_imgs" / f"{i}.png"), torso_rgba[..., [2, 1, 0, 3]])
+            shutil.copyfile(jpg, folder.gt(i))
+            write_parsing(folder.parsing(i), labels)
+            cv2.imwrite(str(folder.torso(i)), torso_rgba[..., [2, 1, 0, 3]])
             landmarks = project_points(face_landmarks_3d(mouth_open[i], blink[i]), c2w[i], focal, cx, cy)
-            np.savetxt(out / "ori_imgs" / f"{i}.lms", landmarks, fmt="%.6f")
+            write_landmarks(folder.landmarks(i), landmarks)
             if video is not None:
                 video.send(frame)
     finally:
@@ -527,7 +500,7 @@ def synthetic_portrait_folder(out: Path, frames: int, size: int) -> Path:
     Benchmarks and examples reuse the set of an earlier run; `frames` and `size` apply only when it is made.
     """
     out = Path(out)
-    if not (out / "transforms_train.json").is_file():
+    if not PortraitFolder(out).transforms("train").is_file():
         make_synthetic_portrait(out, frames=frames, size=size, write_video=False)
     return out
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ernerf_ns.layout.landmarks import write_landmarks as write_lms
 from ernerf_ns.process.errors import ProcessError
-from ernerf_ns.process.landmarks import MESH_TO_68, fill_gaps, frame_ranges, mesh_to_68, write_lms
+from ernerf_ns.process.landmarks import MESH_TO_68, fill_gaps, frame_ranges, mesh_to_68
 
 
 def test_mapping_picks_68_distinct_mesh_vertices():

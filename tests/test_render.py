@@ -18,6 +18,7 @@ from nerfstudio.utils.eval_utils import eval_setup
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE
 from ernerf_ns.config import ernerf_tiny_method
+from ernerf_ns.in_process import train
 from ernerf_ns.portrait_pasteback import (
     PortraitError,
     list_full_frames,
@@ -39,7 +40,6 @@ from ernerf_ns.render import (
     smooth_poses,
 )
 from ernerf_ns.synthetic import SyntheticPortrait, make_synthetic_portrait
-from ernerf_ns.training import train
 
 TRAIN_STEPS = 60
 """Rendering is checked for plumbing, not quality, but the head needs some density before audio shows in uint8

@@ -1,62 +1,7 @@
-"""Reading the audio feature files of an ER-NeRF folder (ours or the original preprocessing's)."""
+"""Older home of the audio feature files' reader; they are `ernerf_ns.layout.audio_features`' now."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from ernerf_ns.layout.audio_features import FEATURE_FILES, PREFERENCE, find_feature_file, load_feature_file
 
-import numpy as np
-
-from ernerf_ns.data.errors import DatasetError
-
-FEATURE_FILES = {
-    "logmel": "aud.npy",
-    "deepspeech": "aud_ds.npy",
-    "esperanto": "aud_eo.npy",
-    "hubert": "aud_hu.npy",
-}
-"""Extractor name → file name, as ER-NeRF names them."""
-
-PREFERENCE = ("deepspeech", "esperanto", "hubert", "logmel")
-"""ER-NeRF's order of preference when a folder holds several feature files."""
-
-
-def find_feature_file(folder: Path, extractor: str | None = None) -> tuple[str, Path]:
-    """Pick the feature file of `extractor`, or the first present in ER-NeRF's order of preference."""
-    folder = Path(folder)
-    if extractor is not None:
-        if extractor not in FEATURE_FILES:
-            raise ValueError(f"unknown audio features '{extractor}'; choose one of {sorted(FEATURE_FILES)}")
-        path = folder / FEATURE_FILES[extractor]
-        if not path.is_file():
-            raise DatasetError(f"{path}: audio features '{extractor}' not found")
-        return extractor, path
-    for name in PREFERENCE:
-        path = folder / FEATURE_FILES[name]
-        if path.is_file():
-            return name, path
-    accepted = ", ".join(FEATURE_FILES[name] for name in PREFERENCE)
-    raise DatasetError(
-        f"{folder}: no audio feature file (accepted: {accepted}); `ernerf-process` computes one from the video"
-    )
-
-
-def load_feature_file(path: Path) -> np.ndarray:
-    """Load [T, 16, C] float32 features; raise DatasetError naming the file if it is not that shape or not finite."""
-    path = Path(path)
-    try:
-        feats = np.load(path)
-    except Exception as err:
-        raise DatasetError(f"{path}: not a readable .npy file ({err})") from err
-    if not isinstance(feats, np.ndarray) or feats.ndim != 3 or feats.shape[1] != 16 or feats.shape[0] == 0:
-        shape = getattr(feats, "shape", type(feats).__name__)
-        raise DatasetError(f"{path}: expected audio features of shape [frames, 16, channels], got {shape}")
-    if not np.issubdtype(feats.dtype, np.number):
-        raise DatasetError(f"{path}: audio features are of type {feats.dtype}, not numbers")
-    feats = feats.astype(np.float32, copy=False)
-    if not np.isfinite(feats).all():
-        bad = ~np.isfinite(feats).reshape(len(feats), -1).all(axis=1)
-        raise DatasetError(
-            f"{path}: audio features of frame {int(np.flatnonzero(bad)[0])} hold NaN or inf "
-            f"({int(bad.sum())} of {len(feats)} frames)"
-        )
-    return feats
+__all__ = ["FEATURE_FILES", "PREFERENCE", "find_feature_file", "load_feature_file"]

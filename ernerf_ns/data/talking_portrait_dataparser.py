@@ -15,16 +15,13 @@ from nerfstudio.data.scene_box import SceneBox
 from nerfstudio.plugins.registry_dataparser import DataParserSpecification
 from nerfstudio.utils.rich_utils import CONSOLE
 
-from ernerf_ns.audio.feature_files import find_feature_file, load_feature_file
 from ernerf_ns.data.errors import DatasetError
-from ernerf_ns.data.portrait_files import (
-    eye_openness,
-    landmark_rects,
-    read_blink,
-    read_image_size,
-    read_landmarks,
-    read_transforms,
-)
+from ernerf_ns.layout.audio_features import find_feature_file, load_feature_file
+from ernerf_ns.layout.blink import eye_openness, read_blink
+from ernerf_ns.layout.folder import PortraitFolder
+from ernerf_ns.layout.images import read_image_size
+from ernerf_ns.layout.landmarks import landmark_rects, read_landmarks
+from ernerf_ns.layout.transforms import read_transforms
 
 
 @dataclass
@@ -57,11 +54,11 @@ class TalkingPortraitDataParser(DataParser):
 
     def _generate_dataparser_outputs(self, split: str = "train") -> DataparserOutputs:
         """Reads and checks every file the split uses, so a broken folder fails here, before any training step."""
-        root = Path(self.config.data)
+        folder = PortraitFolder(self.config.data)
+        root = folder.root
         if not root.is_dir():
             raise DatasetError(f"{root}: dataset folder not found")
-        json_split = "train" if split == "train" else "val"
-        json_path = root / f"transforms_{json_split}.json"
+        json_path = folder.transforms("train" if split == "train" else "val")
         meta = read_transforms(json_path)
         frames = meta["frames"]
         if split == "val":
@@ -69,7 +66,7 @@ class TalkingPortraitDataParser(DataParser):
 
         img_ids = np.array([int(f["img_id"]) for f in frames])
         aud_ids = np.array([int(f.get("aud_id", f["img_id"])) for f in frames])
-        image_filenames = [root / "gt_imgs" / f"{i}.jpg" for i in img_ids]
+        image_filenames = [folder.gt(i) for i in img_ids]
         missing = [p for p in image_filenames if not p.is_file()]
         if missing:
             raise DatasetError(
@@ -88,8 +85,8 @@ class TalkingPortraitDataParser(DataParser):
                 f"asks for frame {aud_ids.max()} (audio shorter than the video)"
             )
 
-        eye = self._eye_values(root, img_ids)
-        rects = self._landmark_rects(root, img_ids)
+        eye = self._eye_values(folder, img_ids)
+        rects = self._landmark_rects(folder, img_ids)
 
         c2w = torch.tensor(np.array([f["transform_matrix"] for f in frames], dtype=np.float32))
         c2w[:, :3, 3] *= self.config.scale
@@ -114,11 +111,11 @@ class TalkingPortraitDataParser(DataParser):
         b = self.config.bound
         scene_box = SceneBox(aabb=torch.tensor([[-b, -b, -b / 2], [b, b, b / 2]], dtype=torch.float32))
 
-        background = root / "bc.jpg"
+        background = folder.background
         if not background.is_file():
             raise DatasetError(f"{background}: background image not found")
         check_same_size(background, (width, height), "the frames'")
-        torso_filenames = torso_layers(root / "torso_imgs", img_ids, (width, height))
+        torso_filenames = torso_layers(folder, img_ids, (width, height))
 
         return DataparserOutputs(
             image_filenames=image_filenames,
@@ -137,8 +134,8 @@ class TalkingPortraitDataParser(DataParser):
             },
         )
 
-    def _eye_values(self, root: Path, img_ids: np.ndarray) -> np.ndarray:
-        path = root / "au.csv"
+    def _eye_values(self, folder: PortraitFolder, img_ids: np.ndarray) -> np.ndarray:
+        path = folder.au_csv
         if not path.is_file():
             if not self._told_blinks_constant:  # once per parser, not once per split
                 self._told_blinks_constant = True
@@ -155,10 +152,10 @@ class TalkingPortraitDataParser(DataParser):
             raise DatasetError(f"{path}: {len(eye)} rows but frame {img_ids.max()} is used")
         return eye[img_ids]
 
-    def _landmark_rects(self, root: Path, img_ids: np.ndarray) -> dict[str, np.ndarray]:
+    def _landmark_rects(self, folder: PortraitFolder, img_ids: np.ndarray) -> dict[str, np.ndarray]:
         rects: dict[str, list[np.ndarray]] = {"face": [], "lips": [], "eyes": []}
         for i in img_ids:
-            path = root / "ori_imgs" / f"{i}.lms"
+            path = folder.landmarks(i)
             if not path.is_file():
                 raise DatasetError(f"{path}: landmarks of frame {i} not found")
             for key, rect in landmark_rects(read_landmarks(path)).items():
@@ -197,20 +194,21 @@ def check_same_size(path: Path, size: tuple[int, int], whose: str) -> None:
         raise DatasetError(f"{path}: {_wh(own)} pixels, but {whose} size is {_wh(size)}")
 
 
-def torso_layers(folder: Path, img_ids: np.ndarray, size: tuple[int, int]) -> Optional[list[Path]]:
+def torso_layers(folder: PortraitFolder, img_ids: np.ndarray, size: tuple[int, int]) -> Optional[list[Path]]:
     """The split's torso_imgs/<i>.png, or None where the folder holds none (a head-only dataset).
 
     A folder that holds some layers must hold them all: dropping every layer for one missing file would
     silently train the torso stage on nothing.
     """
-    filenames = [folder / f"{i}.png" for i in img_ids]
-    if not folder.is_dir() or next(folder.glob("*.png"), None) is None:
+    filenames = [folder.torso(i) for i in img_ids]
+    torso_dir = folder.torso_dir
+    if not torso_dir.is_dir() or next(torso_dir.glob("*.png"), None) is None:
         return None
     missing = [path for path in filenames if not path.is_file()]
     if missing:
         raise DatasetError(
             f"{missing[0]}: torso layer not found ({len(missing)} of {len(filenames)} missing; "
-            f"the others in {folder.name}/ exist)"
+            f"the others in {torso_dir.name}/ exist)"
         )
     for path in filenames:
         check_same_size(path, size, "the frames'")

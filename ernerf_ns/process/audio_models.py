@@ -14,10 +14,13 @@ import torch
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE
 from ernerf_ns.audio.windows import window_features
+from ernerf_ns.layout.audio_features import FEATURE_FILES
 from ernerf_ns.process.errors import ProcessError
 
-FEATURE_FILE = {"hubert": "aud_hu.npy", "wav2vec2": "aud_eo.npy"}
-"""Which ER-NeRF file each extractor writes."""
+EXTRACTOR = {"hubert": "hubert", "wav2vec2": "esperanto"}
+"""ER-NeRF's name for the features each model kind computes (the Esperanto wav2vec2 is its `esperanto`)."""
+FEATURE_FILE = {kind: FEATURE_FILES[name] for kind, name in EXTRACTOR.items()}
+"""Which ER-NeRF file each model kind writes."""
 CHUNK_SECONDS = 20
 """Audio is run in chunks this long so memory stays flat on long videos."""
 _STRIDE = 320

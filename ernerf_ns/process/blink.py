@@ -1,20 +1,19 @@
-"""Eye blinks as OpenFace's AU45 intensity (`au.csv`), from the eye aspect ratio of the face mesh.
+"""Eye blinks as OpenFace's AU45 intensity (`au.csv`, see `ernerf_ns.layout.blink`), from the face mesh's eyes.
 
 ER-NeRF reads only the ' AU45_r' column and uses clip(AU45_r, 0, 2) / 2 as the eye-closure input.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from jaxtyping import Float
 
+from ernerf_ns.layout.blink import AU45_CLOSED
 from ernerf_ns.process.landmarks import LEFT_EYE, RIGHT_EYE
 
 CLOSED_RATIO = 0.3
 """Eye aspect ratio of a fully closed eye, relative to the same eye open (mesh lids never quite meet)."""
-FULL_BLINK_AU = 2.0
+FULL_BLINK_AU = AU45_CLOSED
 """AU45 intensity given to a full blink: the top of the range ER-NeRF uses."""
 
 
@@ -38,11 +37,3 @@ def blink_intensity(ear: Float[np.ndarray, " frames"]) -> Float[np.ndarray, " fr
         return np.zeros_like(ear)
     closure = (open_ear - ear) / (open_ear * (1 - CLOSED_RATIO))
     return np.clip(closure, 0.0, 1.25) * FULL_BLINK_AU
-
-
-def write_au_csv(path: Path, intensity: Float[np.ndarray, " frames"], fps: float = 25.0) -> None:
-    """OpenFace-style CSV (', '-separated header, as ER-NeRF indexes ' AU45_r'); frames numbered from 1."""
-    lines = ["frame, timestamp, confidence, success, AU45_r"]
-    for i, value in enumerate(intensity):
-        lines.append(f"{i + 1}, {i / fps:.3f}, 0.98, 1, {value:.2f}")
-    path.write_text("\n".join(lines) + "\n")

@@ -1,39 +1,23 @@
-"""The square cut around the speaker's head, chosen by hand or from face detections, and its record.
+"""The square cut around the speaker's head, chosen by hand or from face detections.
 
-`crop.json` keeps the cut and the scale so that renders can be resized and pasted back into the
-original frames.
+Its record, `crop.json`, is `ernerf_ns.layout.crop`'s (re-exported here for older imports).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ernerf_ns.layout.crop import CROP_FILE, CropRecord
 from ernerf_ns.process.errors import ProcessError
 
-CROP_FILE = "crop.json"
+__all__ = ["CROP_FILE", "CropRecord", "auto_crop", "check_crop", "parse_crop"]
+
 HEAD_TO_CROP = 3.2
 """Crop side / face-detector box height: leaves room for hair, neck and shoulders, like ER-NeRF's clips."""
 HEAD_DROP = 0.35
 """How far below the face centre the crop is centred, in face heights (the torso is below the head)."""
-
-
-@dataclass(frozen=True)
-class CropRecord:
-    """How the frames relate to the input video (written as crop.json)."""
-
-    video_size: tuple[int, int]
-    """Input frame width and height (pixels)."""
-    crop: tuple[int, int, int, int] | None
-    """x, y, w, h of the cut in input pixels; None when the whole frame is used."""
-    frame_size: tuple[int, int]
-    """Width and height of the written frames."""
-
-    def save(self, folder: Path) -> None:
-        (folder / CROP_FILE).write_text(json.dumps(asdict(self), indent=2))
 
 
 def parse_crop(spec: str) -> str | tuple[int, int, int, int] | None:

@@ -1,4 +1,5 @@
-"""Face landmarks: mediapipe's 478-point mesh per frame and ER-NeRF's 68-point `.lms` files from it."""
+"""Face landmarks: mediapipe's 478-point mesh per frame and ER-NeRF's 68 points from it (the `.lms` files are
+`ernerf_ns.layout.landmarks`')."""
 
 from __future__ import annotations
 
@@ -11,9 +12,6 @@ from jaxtyping import Float
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.mediapipe_models import NUM_MESH_POINTS, FaceMesh
 from ernerf_ns.process.video import read_frame
-
-MESH_FILE = "face_mesh.npy"
-"""All frames' 478 landmarks [F, 478, 3] (pixels), kept for tracking, parsing and blink."""
 
 # The 68-point (iBUG / dlib) layout ER-NeRF reads, as face-mesh vertex indices. Points 0-16 run
 # along the jaw from the image-left ear (at eye level) to the image-right ear; subject-right features (eyebrow,
@@ -58,11 +56,6 @@ def mesh_to_68(mesh: Float[np.ndarray, "*batch 478 dims"]) -> Float[np.ndarray, 
     if mesh.shape[-2] != NUM_MESH_POINTS:
         raise ValueError(f"expected {NUM_MESH_POINTS} face-mesh points, got {mesh.shape[-2]}")
     return mesh[..., MESH_TO_68, :]
-
-
-def write_lms(path: Path, points: Float[np.ndarray, "68 2"]) -> None:
-    """ER-NeRF's `.lms`: one 'x y' line per landmark, pixels."""
-    np.savetxt(path, points[:, :2], fmt="%.4f")
 
 
 def frame_ranges(indices: Iterable[int]) -> str:

@@ -29,11 +29,17 @@ from rich.text import Text
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
-from ernerf_ns.data.head_pose import euler_to_matrix
-from ernerf_ns.data.parsing_colours import BACKGROUND, read_parsing, write_parsing
 from ernerf_ns.errors import ENVIRONMENT_ERRNOS
+from ernerf_ns.layout.audio_features import write_feature_file
+from ernerf_ns.layout.blink import write_au_csv
+from ernerf_ns.layout.crop import CropRecord
+from ernerf_ns.layout.folder import PortraitFolder
+from ernerf_ns.layout.landmarks import write_landmarks
+from ernerf_ns.layout.parsing import BACKGROUND, read_parsing, write_parsing
+from ernerf_ns.layout.track_params import read_track_params, track_params_to_transforms, write_track_params
+from ernerf_ns.layout.transforms import write_transforms
 from ernerf_ns.process import background as background_mod
-from ernerf_ns.process import blink, crop, landmarks, torso, tracking, transforms
+from ernerf_ns.process import blink, crop, landmarks, torso, tracking
 from ernerf_ns.process.audio_track import SILENT_DBFS, audio_source, loudness_dbfs, write_wav
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.mediapipe_models import native_logs_silenced, stderr_copy
@@ -73,7 +79,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
 """What each step reads from earlier steps."""
 MEDIAPIPE_STEPS = ("frames", "landmarks", "parsing")
 """Steps that may run mediapipe, whose native log lines are kept off the terminal."""
-MANIFEST = ".ernerf_process.json"
+MANIFEST = PortraitFolder(".").process_manifest.name
 CROP_SAMPLES = 24
 """Frames sampled over the video to place an automatic crop."""
 
@@ -154,7 +160,7 @@ class Manifest:
     @classmethod
     def open(cls, out_dir: Path, video: Path, overwrite: bool) -> Manifest:
         """Check the output folder and load (or start) its manifest."""
-        path = out_dir / MANIFEST
+        path = PortraitFolder(out_dir).process_manifest
         if out_dir.exists() and not out_dir.is_dir():
             raise ProcessError(f"{out_dir}: output path exists and is not a folder")
         if out_dir.resolve() == video.resolve().parent:
@@ -219,9 +225,10 @@ class Context:
     def __init__(self, config: ProcessConfig, video: VideoInfo, console: Console):
         self.config = config
         self.out = config.out_dir
+        self.folder = PortraitFolder(config.out_dir)
         self.video = video
         self.console = console
-        self.images = self.out / "ori_imgs"
+        self.images = self.folder.frames_dir
 
     def num_frames(self) -> int:
         count = count_frames(self.images)
@@ -251,7 +258,7 @@ class Context:
         Console(file=self.console.file, highlight=False, soft_wrap=True).print(line)
 
     def mesh(self) -> np.ndarray:
-        path = self.out / landmarks.MESH_FILE
+        path = self.folder.face_mesh
         if not path.is_file():
             raise ProcessError(f"{path}: missing; run the 'landmarks' step first")
         return np.load(path)
@@ -327,8 +334,8 @@ def step_frames(ctx: Context) -> str:
             f"at least {MIN_FRAMES}"
         )
     out_w, out_h = ctx.frame_size()
-    crop.CropRecord((info.width, info.height), spec, (out_w, out_h)).save(ctx.out)
-    target = ctx.out / f"{ctx.out.name}.mp4"
+    CropRecord((info.width, info.height), spec, (out_w, out_h)).save(ctx.out)
+    target = ctx.folder.video
     if target.resolve() != info.path.resolve():
         copy_video(info.path, target)
     cut = f", crop {spec[0]},{spec[1]},{spec[2]},{spec[3]}" if spec else ""
@@ -337,9 +344,9 @@ def step_frames(ctx: Context) -> str:
 
 def step_audio(ctx: Context) -> str:
     source = audio_source(ctx.video, ctx.config.audio)
-    seconds = write_wav(source, ctx.out / "aud.wav")
+    seconds = write_wav(source, ctx.folder.audio)
     note = f"{seconds:.2f} s, 16 kHz mono, from {source.name}"
-    level = loudness_dbfs(ctx.out / "aud.wav")
+    level = loudness_dbfs(ctx.folder.audio)
     if level < SILENT_DBFS:
         # Training would still run and the mouth would simply never move with the audio.
         ctx.warn(
@@ -358,18 +365,20 @@ def step_audio(ctx: Context) -> str:
 def step_features(ctx: Context) -> str:
     cfg = ctx.config
     num = ctx.num_frames()
-    wav = load_audio(ctx.out / "aud.wav")
+    wav = load_audio(ctx.folder.audio)
     feats = logmel_features(wav, SAMPLE_RATE, num)
-    np.save(ctx.out / "aud.npy", feats)
-    note = f"aud.npy {list(feats.shape)}"
+    path = ctx.folder.audio_features("logmel")
+    write_feature_file(path, feats)
+    note = f"{path.name} {list(feats.shape)}"
     if cfg.audio_model != "logmel":
-        from ernerf_ns.process.audio_models import FEATURE_FILE, speech_model_features
+        from ernerf_ns.process.audio_models import EXTRACTOR, speech_model_features
 
         if cfg.audio_model_path is None:
             raise ProcessError(f"--audio-model {cfg.audio_model} needs --audio-model-path (a local model folder)")
         learned = speech_model_features(cfg.audio_model, cfg.audio_model_path, wav, num)
-        np.save(ctx.out / FEATURE_FILE[cfg.audio_model], learned)
-        note += f", {FEATURE_FILE[cfg.audio_model]} {list(learned.shape)}"
+        path = ctx.folder.audio_features(EXTRACTOR[cfg.audio_model])
+        write_feature_file(path, learned)
+        note += f", {path.name} {list(learned.shape)}"
     return note
 
 
@@ -378,9 +387,9 @@ def step_landmarks(ctx: Context) -> str:
     mesh, filled = landmarks.detect_landmarks(
         ctx.images, num, ctx.config.max_missing_frames, lambda it: ctx.progress(it, num, "landmarks")
     )
-    np.save(ctx.out / landmarks.MESH_FILE, mesh.astype(np.float32))
+    np.save(ctx.folder.face_mesh, mesh.astype(np.float32))
     for i in range(num):
-        landmarks.write_lms(ctx.images / f"{i}.lms", landmarks.mesh_to_68(mesh[i]))
+        write_landmarks(ctx.folder.landmarks(i), landmarks.mesh_to_68(mesh[i]))
     note = f"{num} frames, 478 → 68 points"
     if filled.size:
         note += f"; interpolated over frames {landmarks.frame_ranges(filled.tolist())} (no face found)"
@@ -395,7 +404,7 @@ def step_tracking(ctx: Context) -> str:
     result = tracking.track(mesh[:, points, :2], shape[points], weights[points], ctx.frame_size(), ctx.config.tracking)
     params = tracking.track_params(result)
     params["landmark_ids"] = torch.from_numpy(points)
-    torch.save(params, ctx.out / "track_params.pt")
+    write_track_params(ctx.folder.track_params, params)
     distance = float(np.linalg.norm(result.translations, axis=1).mean())
     return (
         f"focal {result.focal:.0f} px, mean reprojection error {result.reprojection_px:.2f} px "
@@ -405,16 +414,16 @@ def step_tracking(ctx: Context) -> str:
 
 def step_parsing(ctx: Context) -> str:
     num = ctx.num_frames()
-    folder = ctx.out / "parsing"
-    folder.mkdir(exist_ok=True)
-    _clear_frames(folder, [".png"])
+    folder = ctx.folder
+    folder.parsing_dir.mkdir(exist_ok=True)
+    _clear_frames(folder.parsing_dir, [".png"])
     checkpoint = ctx.config.parsing_checkpoint
     if checkpoint is not None:
         from ernerf_ns.process.bisenet import bisenet_labels, load_bisenet
 
         model = load_bisenet(checkpoint)
         for i in ctx.progress(range(num), num, "parsing (BiSeNet)"):
-            write_parsing(folder / f"{i}.png", bisenet_labels(model, read_frame(ctx.images, i)))
+            write_parsing(folder.parsing(i), bisenet_labels(model, read_frame(ctx.images, i)))
         return f"BiSeNet {checkpoint.name}"
     from ernerf_ns.process.mediapipe_models import PersonSegmenter
 
@@ -422,7 +431,7 @@ def step_parsing(ctx: Context) -> str:
     with PersonSegmenter() as segment:
         for i in ctx.progress(range(num), num, "parsing"):
             rgb = read_frame(ctx.images, i)
-            write_parsing(folder / f"{i}.png", parse_frame(rgb, segment(rgb), mesh[i]))
+            write_parsing(folder.parsing(i), parse_frame(rgb, segment(rgb), mesh[i]))
     return "selfie segmentation + face-mesh rules"
 
 
@@ -433,52 +442,45 @@ def step_background(ctx: Context) -> str:
 
     def pairs():
         for i in indices:
-            yield read_frame(ctx.images, i), read_parsing(ctx.out / "parsing" / f"{i}.png") == BACKGROUND
+            yield read_frame(ctx.images, i), read_parsing(ctx.folder.parsing(i)) == BACKGROUND
 
     image = background_mod.estimate_background(
         pairs(), height, width, lambda it: ctx.progress(it, len(indices), "background")
     )
-    write_image(ctx.out / "bc.jpg", image)
+    write_image(ctx.folder.background, image)
     return f"from {len(indices)} frames"
 
 
 def step_torso(ctx: Context) -> str:
     num = ctx.num_frames()
-    bg = read_image(ctx.out / "bc.jpg", "run the 'background' step first")
-    gt_dir, torso_dir = ctx.out / "gt_imgs", ctx.out / "torso_imgs"
-    gt_dir.mkdir(exist_ok=True)
-    torso_dir.mkdir(exist_ok=True)
-    _clear_frames(gt_dir, [".jpg"])
-    _clear_frames(torso_dir, [".png"])
+    folder = ctx.folder
+    bg = read_image(folder.background, "run the 'background' step first")
+    for sub, suffix in ((folder.gt_dir, ".jpg"), (folder.torso_dir, ".png")):
+        sub.mkdir(exist_ok=True)
+        _clear_frames(sub, [suffix])
     for i in ctx.progress(range(num), num, "gt + torso"):
-        labels = read_parsing(ctx.out / "parsing" / f"{i}.png")
+        labels = read_parsing(folder.parsing(i))
         gt = torso.ground_truth(read_frame(ctx.images, i), labels, bg)
-        write_image(gt_dir / f"{i}.jpg", gt)
-        write_image(torso_dir / f"{i}.png", torso.torso_layer(gt, labels))
+        write_image(folder.gt(i), gt)
+        write_image(folder.torso(i), torso.torso_layer(gt, labels))
     return f"{num} gt_imgs, {num} torso_imgs"
 
 
 def step_blink(ctx: Context) -> str:
     intensity = blink.blink_intensity(blink.eye_aspect_ratio(ctx.mesh()))
-    blink.write_au_csv(ctx.out / "au.csv", intensity, VIDEO_FPS)
+    write_au_csv(ctx.folder.au_csv, intensity, VIDEO_FPS)
     return f"AU45 mean {intensity.mean():.2f}, {int((intensity > 1.0).sum())} frames with eyes mostly closed"
 
 
 def step_transforms(ctx: Context) -> str:
-    path = ctx.out / "track_params.pt"
+    path = ctx.folder.track_params
     if not path.is_file():
         raise ProcessError(f"{path}: missing; run the 'tracking' step first")
-    params = torch.load(path, weights_only=True)
-    rot = euler_to_matrix(params["euler"].double().numpy())
-    trans = params["trans"].double().numpy() / 10.0
+    c2w, focal = track_params_to_transforms(read_track_params(path))
     num = ctx.num_frames()
-    if len(rot) != num:
-        raise ProcessError(f"{path}: holds {len(rot)} poses for {num} frames; rerun 'tracking' with --overwrite")
-    c2w = np.tile(np.eye(4), (num, 1, 1))
-    c2w[:, :3, :3] = np.transpose(rot, (0, 2, 1))
-    c2w[:, :3, 3] = -np.einsum("fji,fj->fi", rot, trans)
-    width, height = ctx.frame_size()
-    train, val = transforms.write_transforms(ctx.out, c2w, float(params["focal"][0]), width, height)
+    if len(c2w) != num:
+        raise ProcessError(f"{path}: holds {len(c2w)} poses for {num} frames; rerun 'tracking' with --overwrite")
+    train, val = write_transforms(ctx.folder, c2w, focal, ctx.frame_size())
     return f"{train} train / {val} val frames"
 
 

@@ -23,6 +23,8 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ernerf_ns.data.head_pose import matrix_to_euler
+from ernerf_ns.layout import track_params as track_params_file
+from ernerf_ns.layout.transforms import pose_to_transform
 from ernerf_ns.process.landmarks import CHIN, FACE_OVAL, FOREHEAD, LEFT_EYE, RIGHT_EYE
 
 FACE_HEIGHT = 0.18
@@ -71,11 +73,7 @@ class TrackResult:
 
     def camera_to_head(self) -> Float[np.ndarray, "frames 4 4"]:
         """The transforms-json `transform_matrix` of every frame."""
-        c2w = np.tile(np.eye(4), (len(self.rotations), 1, 1))
-        rt = np.transpose(self.rotations, (0, 2, 1))
-        c2w[:, :3, :3] = rt
-        c2w[:, :3, 3] = -np.einsum("fij,fj->fi", rt, self.translations)
-        return c2w
+        return pose_to_transform(self.rotations, self.translations)
 
 
 def mesh_weights(num_points: int = 478) -> Float[np.ndarray, " points"]:
@@ -453,13 +451,13 @@ def _restore_gauge(shape, shape_init, weights, rotations, trans):
 
 
 def track_params(result: TrackResult) -> dict[str, Tensor]:
-    """ER-NeRF's track_params.pt fields: euler (rad, R = Rx·Ry·Rz, head → camera), trans (json units × 10,
-    ER-NeRF's tracker units), focal [1] (pixels); plus our 3D landmarks and reprojection errors."""
-    return {
-        "euler": torch.from_numpy(matrix_to_euler(result.rotations)).float(),
-        "trans": torch.from_numpy(result.translations * 10.0).float(),
-        "focal": torch.tensor([result.focal], dtype=torch.float32),
-        "landmarks_3d": torch.from_numpy(result.shape).float(),
-        "reprojection_px": torch.tensor(result.reprojection_px),
-        "reprojection_all_px": torch.tensor(result.reprojection_all_px),
-    }
+    """ER-NeRF's track_params.pt fields (euler, trans in tracker units, focal; see `ernerf_ns.layout.track_params`)
+    plus our 3D landmarks and reprojection errors."""
+    return track_params_file.track_params(
+        matrix_to_euler(result.rotations),
+        result.translations,
+        result.focal,
+        landmarks_3d=torch.from_numpy(result.shape).float(),
+        reprojection_px=torch.tensor(result.reprojection_px),
+        reprojection_all_px=torch.tensor(result.reprojection_all_px),
+    )
