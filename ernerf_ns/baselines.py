@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from ernerf_ns.data.compositing import alpha_over
-from ernerf_ns.data.parsing_colours import HEAD, read_parsing
+from ernerf_ns.layout.parsing import HEAD, read_parsing
 
 
 def _read(path: Path, mode: str = "RGB") -> np.ndarray:

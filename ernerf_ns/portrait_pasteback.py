@@ -7,7 +7,6 @@ was) returns the talking head to the shot the user filmed.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -16,8 +15,10 @@ import cv2
 import numpy as np
 from jaxtyping import Float, UInt8
 
+from ernerf_ns.data.errors import DatasetError
 from ernerf_ns.errors import UserError
-from ernerf_ns.process.crop import CROP_FILE, CropRecord
+from ernerf_ns.layout import crop as layout_crop
+from ernerf_ns.layout.crop import CROP_FILE, CropRecord
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 """Image files read from the --portrait folder."""
@@ -91,37 +92,12 @@ def paste_back(
 
 
 # -- files -----------------------------------------------------------------------------------------
-def _pair(value, path: Path, key: str) -> tuple[int, int]:
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)):
-        raise PortraitError(f"{path}: '{key}' should be [width, height] in pixels, got {value!r}")
-    return value[0], value[1]
-
-
 def read_crop_record(dataset: Path) -> CropRecord:
-    """The dataset's crop.json: where in the video frames the training frames were cut from."""
-    path = Path(dataset) / CROP_FILE
-    if not path.is_file():
-        raise PortraitError(
-            f"{path}: not found, so where the training frames were cut from the video is unknown (the dataset was "
-            "not cut by ernerf-process, or by an older ernerf-process); write it by hand as "
-            '{"video_size": [W, H], "crop": [x, y, w, h] or null, "frame_size": [w, h]}'
-        )
+    """The dataset's crop.json (`layout.crop`), its problems reported as this module's `PortraitError`."""
     try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise PortraitError(f"{path}: unreadable ({err})") from err
-    if not isinstance(raw, dict) or not {"video_size", "crop", "frame_size"} <= raw.keys():
-        raise PortraitError(f"{path}: expected keys 'video_size', 'crop' and 'frame_size'")
-    video_size, frame_size = _pair(raw["video_size"], path, "video_size"), _pair(raw["frame_size"], path, "frame_size")
-    crop = raw["crop"]
-    if crop is not None:
-        if not (isinstance(crop, list) and len(crop) == 4 and all(isinstance(v, int) for v in crop)):
-            raise PortraitError(f"{path}: 'crop' should be null or [x, y, w, h] in pixels, got {crop!r}")
-        x, y, w, h = crop
-        if w <= 0 or h <= 0 or x >= video_size[0] or y >= video_size[1] or x + w <= 0 or y + h <= 0:
-            raise PortraitError(f"{path}: crop {crop} does not overlap the {video_size[0]}x{video_size[1]} video")
-        crop = (x, y, w, h)
-    return CropRecord(video_size=video_size, crop=crop, frame_size=frame_size)
+        return layout_crop.read_crop_record(dataset)
+    except DatasetError as err:
+        raise PortraitError(str(err)) from err
 
 
 def _natural_key(path: Path) -> list:

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from ernerf_ns.data.errors import DatasetError
-from ernerf_ns.data.parsing_colours import BACKGROUND, HEAD, NECK, TORSO, read_parsing, write_parsing
+from ernerf_ns.layout.parsing import BACKGROUND, HEAD, NECK, TORSO, read_parsing, write_parsing
 from ernerf_ns.process.bisenet import BiSeNet, bisenet_labels, load_bisenet
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.landmarks import FACE_OVAL

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ernerf_ns.data.parsing_colours import BACKGROUND, HEAD, NECK, TORSO
+from ernerf_ns.layout.parsing import BACKGROUND, HEAD, NECK, TORSO
 from ernerf_ns.process.errors import ProcessError
 
 CELEBAMASK_TO_LABEL = np.array(

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from jaxtyping import Float, UInt8
 
-from ernerf_ns.data.parsing_colours import BACKGROUND, HEAD, NECK, TORSO
+from ernerf_ns.layout.parsing import BACKGROUND, HEAD, NECK, TORSO
 from ernerf_ns.process.landmarks import CHIN, FACE_OVAL, FOREHEAD, JAW
 
 HAIR_MARGIN = 0.45

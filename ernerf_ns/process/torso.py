@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from jaxtyping import UInt8
 
-from ernerf_ns.data.parsing_colours import BACKGROUND, HEAD, NECK, TORSO
+from ernerf_ns.layout.parsing import BACKGROUND, HEAD, NECK, TORSO
 
 NECK_FILL = 0.1
 """How far (fraction of the image height) the neck is continued up under the head."""
