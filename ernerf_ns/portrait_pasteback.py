@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 from jaxtyping import Float, UInt8
 
-from ernerf_ns.data.errors import DatasetError
 from ernerf_ns.errors import UserError
 from ernerf_ns.layout import crop as layout_crop
 from ernerf_ns.layout.crop import CROP_FILE, CropRecord
+from ernerf_ns.layout.errors import DatasetError
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 """Image files read from the --portrait folder."""

@@ -37,11 +37,10 @@ from ernerf_ns.errors import UserError
 from ernerf_ns.layout.audio_features import load_feature_file
 from ernerf_ns.layout.crop import read_crop_record
 from ernerf_ns.portrait_pasteback import list_full_frames, paste_into_full_frames, read_full_frame
-from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.saved_config import load_config, newest_checkpoint
 
 SPEECH_MODEL_KIND = {"hubert": "hubert", "esperanto": "wav2vec2"}
-"""Model extractor name → `ernerf_ns.process.audio_models` kind that computes the same features."""
+"""Model extractor name → `ernerf_ns.audio.speech_models` kind that computes the same features."""
 
 
 class RenderError(UserError):
@@ -114,11 +113,11 @@ def features_for_audio(wav: np.ndarray, extractor: str, audio_model_path: Option
     if extractor == "logmel":
         return logmel_features(wav, SAMPLE_RATE, num_frames)
     if extractor in SPEECH_MODEL_KIND and audio_model_path is not None:
-        from ernerf_ns.process.audio_models import speech_model_features
+        from ernerf_ns.audio.speech_models import SpeechModelError, speech_model_features
 
         try:
             return speech_model_features(SPEECH_MODEL_KIND[extractor], audio_model_path, wav, num_frames)
-        except ProcessError as err:
+        except SpeechModelError as err:
             raise RenderError(str(err)) from err
     hint = (
         f"pass the local model folder as --audio-model-path, or precompute them with `ernerf-process "

@@ -25,10 +25,10 @@ from tqdm import tqdm
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
-from ernerf_ns.data.head_pose import euler_to_matrix
 from ernerf_ns.layout.audio_features import write_feature_file
 from ernerf_ns.layout.blink import AU45_CLOSED, write_au_csv
 from ernerf_ns.layout.folder import PortraitFolder
+from ernerf_ns.layout.head_pose import euler_to_matrix
 from ernerf_ns.layout.landmarks import write_landmarks
 from ernerf_ns.layout.parsing import BACKGROUND, HEAD, NECK, TORSO, write_parsing
 from ernerf_ns.layout.track_params import track_params, write_track_params

@@ -13,9 +13,9 @@ import torch
 from nerfstudio.data.dataparsers.base_dataparser import DataparserOutputs
 from PIL import Image, ImageFile
 
-from ernerf_ns.data.errors import DatasetError
 from ernerf_ns.data.talking_portrait_dataparser import TalkingPortraitDataParserConfig
 from ernerf_ns.data.talking_portrait_dataset import TalkingPortraitDataset
+from ernerf_ns.layout.errors import DatasetError
 from ernerf_ns.synthetic import SyntheticPortrait, face_landmarks_3d
 
 SCALE = 4.0

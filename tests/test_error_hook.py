@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ernerf_ns import errors
-from ernerf_ns.data.errors import DatasetError
+from ernerf_ns.layout.errors import DatasetError
 
 
 def test_a_user_error_prints_one_line_and_other_errors_keep_their_traceback(capsys):

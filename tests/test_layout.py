@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ernerf_ns.data.head_pose import euler_to_matrix, matrix_to_euler
 from ernerf_ns.layout.audio_features import find_feature_file, load_feature_file, write_feature_file
 from ernerf_ns.layout.blink import AU45_CLOSED, read_blink, write_au_csv
 from ernerf_ns.layout.crop import CropRecord, read_crop_record
 from ernerf_ns.layout.folder import PortraitFolder
+from ernerf_ns.layout.head_pose import euler_to_matrix, matrix_to_euler
 from ernerf_ns.layout.landmarks import read_landmarks, write_landmarks
 from ernerf_ns.layout.parsing import BACKGROUND, HEAD, NECK, TORSO, read_parsing, write_parsing
 from ernerf_ns.layout.track_params import (

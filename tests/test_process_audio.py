@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ernerf_ns.process import audio_models
-from ernerf_ns.process.audio_models import FEATURE_FILE, speech_model_features, speech_model_frames
+from ernerf_ns.audio import speech_models as audio_models
+from ernerf_ns.audio.speech_models import FEATURE_FILE, speech_model_features, speech_model_frames
 from ernerf_ns.process.audio_track import SILENT_DBFS, audio_source, loudness_dbfs, write_wav
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.pipeline import ProcessConfig, run
@@ -108,7 +108,7 @@ def test_long_audio_runs_in_chunks_without_losing_frames(tmp_path, monkeypatch):
 
 
 def test_a_folder_without_a_model_is_named(tmp_path):
-    with pytest.raises(ProcessError, match="empty: not a transformers model folder"):
+    with pytest.raises(audio_models.SpeechModelError, match="empty: not a transformers model folder"):
         audio_models.load_speech_model("hubert", tmp_path / "empty")
 
 

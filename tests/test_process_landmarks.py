@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ernerf_ns.face.landmarks import MESH_TO_68, mesh_to_68
 from ernerf_ns.layout.landmarks import write_landmarks as write_lms
 from ernerf_ns.process.errors import ProcessError
-from ernerf_ns.process.landmarks import MESH_TO_68, fill_gaps, frame_ranges, mesh_to_68
+from ernerf_ns.process.landmarks import fill_gaps, frame_ranges
 
 
 def test_mapping_picks_68_distinct_mesh_vertices():
@@ -27,7 +28,7 @@ def astronaut_68():
     pytest.importorskip("mediapipe", reason="mediapipe not installed (run ./setup.sh)")
     from skimage import data
 
-    from ernerf_ns.process.mediapipe_models import FaceMesh
+    from ernerf_ns.face.mediapipe_models import FaceMesh
 
     with FaceMesh(video_mode=False) as face_mesh:
         faces = face_mesh(data.astronaut())

@@ -8,11 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-from ernerf_ns.data.errors import DatasetError
+from ernerf_ns.face.landmarks import FACE_OVAL
+from ernerf_ns.layout.errors import DatasetError
 from ernerf_ns.layout.parsing import BACKGROUND, HEAD, NECK, TORSO, read_parsing, write_parsing
 from ernerf_ns.process.bisenet import BiSeNet, bisenet_labels, load_bisenet
 from ernerf_ns.process.errors import ProcessError
-from ernerf_ns.process.landmarks import FACE_OVAL
 from ernerf_ns.process.parsing import parse_frame
 
 RULES_IOU = 0.95
@@ -86,7 +86,7 @@ def test_person_is_separated_from_a_new_backdrop():
     pytest.importorskip("mediapipe", reason="mediapipe not installed (run ./setup.sh)")
     from skimage import data
 
-    from ernerf_ns.process.mediapipe_models import FaceMesh, PersonSegmenter
+    from ernerf_ns.face.mediapipe_models import FaceMesh, PersonSegmenter
 
     source = data.astronaut()
     with PersonSegmenter() as segment:

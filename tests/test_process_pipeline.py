@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from ernerf_ns.face.landmarks import FACE_OVAL
 from ernerf_ns.process.cli import main
 from ernerf_ns.process.errors import ProcessError
-from ernerf_ns.process.landmarks import FACE_OVAL
 from ernerf_ns.process.pipeline import STEPS, ProcessConfig, run
 from ernerf_ns.process.sample_clip import make_clip
 

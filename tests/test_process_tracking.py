@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ernerf_ns.data.head_pose import euler_to_matrix, matrix_to_euler
+from ernerf_ns.layout.head_pose import euler_to_matrix, matrix_to_euler
 from ernerf_ns.process.tracking import (
     TrackingConfig,
     mesh_weights,

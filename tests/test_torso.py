@@ -11,9 +11,9 @@ import torch
 from nerfstudio.cameras.rays import RayBundle
 
 from ernerf_ns.config import ernerf_tiny_method
-from ernerf_ns.data.errors import DatasetError
 from ernerf_ns.data.talking_portrait_dataparser import TalkingPortraitDataParserConfig
 from ernerf_ns.fields.pose_encoding import AdaptivePoseEncoding
+from ernerf_ns.layout.errors import DatasetError
 
 
 def _camera_to_world(yaw: float, translation) -> torch.Tensor:

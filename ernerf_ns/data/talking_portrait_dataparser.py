@@ -15,9 +15,9 @@ from nerfstudio.data.scene_box import SceneBox
 from nerfstudio.plugins.registry_dataparser import DataParserSpecification
 from nerfstudio.utils.rich_utils import CONSOLE
 
-from ernerf_ns.data.errors import DatasetError
 from ernerf_ns.layout.audio_features import find_feature_file, load_feature_file
 from ernerf_ns.layout.blink import eye_openness, read_blink
+from ernerf_ns.layout.errors import DatasetError
 from ernerf_ns.layout.folder import PortraitFolder
 from ernerf_ns.layout.images import read_image_size
 from ernerf_ns.layout.landmarks import landmark_rects, read_landmarks

@@ -13,7 +13,7 @@ from PIL import Image
 from torch import Tensor
 
 from ernerf_ns.data.compositing import alpha_over
-from ernerf_ns.data.errors import DatasetError
+from ernerf_ns.layout.errors import DatasetError
 
 
 def load_image(path, mode: str = "RGB") -> Float[Tensor, "height width channels"]:

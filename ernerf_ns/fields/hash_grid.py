@@ -30,13 +30,7 @@ from nerfstudio.utils.external import TCNN_EXISTS, tcnn
 from torch import Tensor, nn
 
 from ernerf_ns.fields import hash_grid_triton
-
-UINT32_MASK = 0xFFFFFFFF
-"""tcnn computes indices in uint32; we compute in int64 and keep the low 32 bits."""
-HASH_PRIME_Y = 2654435761
-"""tcnn's `coherent_prime_hash` multiplies dimension 0 by 1 (memory coherence) and dimension 1 by this."""
-MAX_DENSE_RESOLUTION_2D = 0xFFFF
-"""Above this resolution tcnn skips the dense stride (it would overflow uint32) and always hashes."""
+from ernerf_ns.fields.tcnn_hashing import HASH_PRIME_Y, MAX_DENSE_RESOLUTION_2D, UINT32_MASK
 
 
 def per_level_scale(base_resolution: float, max_resolution: float, num_levels: int) -> float:

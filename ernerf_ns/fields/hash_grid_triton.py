@@ -21,6 +21,8 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from ernerf_ns.fields.tcnn_hashing import HASH_PRIME_Y, MAX_DENSE_RESOLUTION_2D
+
 try:
     import triton
     import triton.language as tl
@@ -29,8 +31,6 @@ try:
 except ImportError:  # CPU-only torch builds ship without Triton
     TRITON_EXISTS = False
 
-HASH_PRIME_Y = 2654435761
-"""Same as `hash_grid.HASH_PRIME_Y`: tcnn's coherent prime for dimension 1 (a uint32 literal in Triton)."""
 BLOCK_POINTS = 256
 """Points per Triton program."""
 
@@ -39,10 +39,8 @@ def level_table(
     scales: Sequence[float], resolutions: Sequence[int], table_sizes: Sequence[int], offsets: Sequence[int]
 ) -> tuple[Float[Tensor, " num_levels"], Int[Tensor, "4 num_levels"]]:
     """Per-level constants the kernels read: float32 scales, and int32 rows (resolution, table size, entry
-    offset, hashed flag). `hashed` follows `hash_grid.grid_index`: too big for a dense stride, or a table
+    offset, hashed flag). `hashed` is tcnn's rule (as `hash_grid.grid_index`): too big for a dense stride, or a table
     smaller than the dense grid."""
-    from ernerf_ns.fields.hash_grid import MAX_DENSE_RESOLUTION_2D
-
     hashed = [int(r > MAX_DENSE_RESOLUTION_2D or s < r * r) for r, s in zip(resolutions, table_sizes, strict=True)]
     ints = torch.tensor([list(resolutions), list(table_sizes), list(offsets), hashed], dtype=torch.int32)
     return torch.tensor(list(scales), dtype=torch.float32), ints

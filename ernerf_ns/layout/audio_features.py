@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from jaxtyping import Float
 
-from ernerf_ns.data.errors import DatasetError
+from ernerf_ns.layout.errors import DatasetError
 
 FEATURE_FILES = {
     "logmel": "aud.npy",

@@ -13,7 +13,7 @@ import numpy as np
 from jaxtyping import Float
 
 from ernerf_ns.audio.windows import VIDEO_FPS
-from ernerf_ns.data.errors import DatasetError
+from ernerf_ns.layout.errors import DatasetError
 
 AU45_CLOSED = 2.0
 """AU45 intensity (OpenFace's range is 0..5) at which ER-NeRF takes the eyes as closed: the top of its range."""

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-from ernerf_ns.data.errors import DatasetError
+from ernerf_ns.layout.errors import DatasetError
 from ernerf_ns.layout.folder import PortraitFolder
 
 CROP_FILE = PortraitFolder(".").crop_record.name

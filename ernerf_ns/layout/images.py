@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ernerf_ns.data.errors import DatasetError
+from ernerf_ns.layout.errors import DatasetError
 
 _END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82"}
 """The bytes a complete file of each format ends with: JPEG's end-of-image marker, PNG's IEND chunk and its CRC."""

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from jaxtyping import UInt8
 
-from ernerf_ns.data.errors import DatasetError
+from ernerf_ns.layout.errors import DatasetError
 
 BACKGROUND, HEAD, NECK, TORSO = 0, 1, 2, 3
 """Label values of the parsing maps before colouring."""

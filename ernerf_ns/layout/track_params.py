@@ -14,7 +14,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from ernerf_ns.data.head_pose import euler_to_matrix
+from ernerf_ns.layout.head_pose import euler_to_matrix
 from ernerf_ns.layout.transforms import pose_to_transform
 
 TRACKER_SCALE = 10.0

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
-from ernerf_ns.data.errors import DatasetError
+from ernerf_ns.layout.errors import DatasetError
 from ernerf_ns.layout.folder import PortraitFolder
 
 ROTATION_TOLERANCE = 1e-2

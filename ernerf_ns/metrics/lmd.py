@@ -15,8 +15,8 @@ import numpy as np
 from jaxtyping import Float
 from torch import Tensor
 
-from ernerf_ns.process.landmarks import mesh_to_68
-from ernerf_ns.process.mediapipe_models import FaceMesh, native_logs_silenced
+from ernerf_ns.face.landmarks import mesh_to_68
+from ernerf_ns.face.mediapipe_models import FaceMesh, native_logs_silenced
 
 MOUTH = slice(48, 68)
 """iBUG indices of the mouth: outer lip 48–59, inner lip 60–67."""

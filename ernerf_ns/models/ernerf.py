@@ -26,11 +26,11 @@ from torch.nn import Parameter
 
 from ernerf_ns.audio.windows import smoothing_window
 from ernerf_ns.data.compositing import layer_over, premultiplied_over
-from ernerf_ns.data.errors import DatasetError
 from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.fields.audio_encoder import AudioEncoder
 from ernerf_ns.fields.head_field import ERNeRFHeadField
 from ernerf_ns.fields.torso_field import TorsoField
+from ernerf_ns.layout.errors import DatasetError
 from ernerf_ns.metrics.lmd_summary import lmd_terms
 from ernerf_ns.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIZE
 from ernerf_ns.metrics.lpips import load_lpips, lpips_distance, patch_perceptual_loss

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float
 
+from ernerf_ns.face.landmarks import LEFT_EYE, RIGHT_EYE
 from ernerf_ns.layout.blink import AU45_CLOSED
-from ernerf_ns.process.landmarks import LEFT_EYE, RIGHT_EYE
 
 CLOSED_RATIO = 0.3
 """Eye aspect ratio of a fully closed eye, relative to the same eye open (mesh lids never quite meet)."""

@@ -7,9 +7,8 @@ import sys
 import tyro
 from rich.console import Console
 
-from ernerf_ns.data.errors import DatasetError
-from ernerf_ns.process.errors import ProcessError
-from ernerf_ns.process.mediapipe_models import stderr_copy
+from ernerf_ns.errors import UserError
+from ernerf_ns.face.mediapipe_models import stderr_copy
 from ernerf_ns.process.pipeline import ProcessConfig, run, summary_table
 
 
@@ -18,7 +17,7 @@ def main(config: ProcessConfig) -> int:
     console = Console(stderr=True)
     try:
         reports = run(config, Console(file=stderr_copy(), quiet=config.quiet))
-    except (ProcessError, DatasetError) as err:
+    except UserError as err:
         console.print(f"[red]ernerf-process: error:[/red] {err}", highlight=False, soft_wrap=True)
         return 1
     except KeyboardInterrupt:

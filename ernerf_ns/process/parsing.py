@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 from jaxtyping import Float, UInt8
 
+from ernerf_ns.face.landmarks import CHIN, FACE_OVAL, FOREHEAD, JAW
 from ernerf_ns.layout.parsing import BACKGROUND, HEAD, NECK, TORSO
-from ernerf_ns.process.landmarks import CHIN, FACE_OVAL, FOREHEAD, JAW
 
 HAIR_MARGIN = 0.45
 """How far beside the face (in face widths) hair and ears may still count as head."""

@@ -30,6 +30,8 @@ from rich.text import Text
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
 from ernerf_ns.errors import ENVIRONMENT_ERRNOS
+from ernerf_ns.face.landmarks import TRACKING_POINTS, mesh_to_68
+from ernerf_ns.face.mediapipe_models import native_logs_silenced, stderr_copy
 from ernerf_ns.layout.audio_features import write_feature_file
 from ernerf_ns.layout.blink import write_au_csv
 from ernerf_ns.layout.crop import CropRecord
@@ -42,7 +44,6 @@ from ernerf_ns.process import background as background_mod
 from ernerf_ns.process import blink, crop, landmarks, torso, tracking
 from ernerf_ns.process.audio_track import SILENT_DBFS, audio_source, loudness_dbfs, write_wav
 from ernerf_ns.process.errors import ProcessError
-from ernerf_ns.process.mediapipe_models import native_logs_silenced, stderr_copy
 from ernerf_ns.process.parsing import parse_frame
 from ernerf_ns.process.video import (
     MIN_FRAMES,
@@ -303,7 +304,7 @@ def step_frames(ctx: Context) -> str:
             f"{MIN_FRAMES} frames at {VIDEO_FPS} fps"
         )
     if spec == "auto":
-        from ernerf_ns.process.mediapipe_models import FaceDetector
+        from ernerf_ns.face.mediapipe_models import FaceDetector
 
         boxes = []
         with FaceDetector() as detect:
@@ -371,7 +372,7 @@ def step_features(ctx: Context) -> str:
     write_feature_file(path, feats)
     note = f"{path.name} {list(feats.shape)}"
     if cfg.audio_model != "logmel":
-        from ernerf_ns.process.audio_models import EXTRACTOR, speech_model_features
+        from ernerf_ns.audio.speech_models import EXTRACTOR, speech_model_features
 
         if cfg.audio_model_path is None:
             raise ProcessError(f"--audio-model {cfg.audio_model} needs --audio-model-path (a local model folder)")
@@ -389,7 +390,7 @@ def step_landmarks(ctx: Context) -> str:
     )
     np.save(ctx.folder.face_mesh, mesh.astype(np.float32))
     for i in range(num):
-        write_landmarks(ctx.folder.landmarks(i), landmarks.mesh_to_68(mesh[i]))
+        write_landmarks(ctx.folder.landmarks(i), mesh_to_68(mesh[i]))
     note = f"{num} frames, 478 → 68 points"
     if filled.size:
         note += f"; interpolated over frames {landmarks.frame_ranges(filled.tolist())} (no face found)"
@@ -400,7 +401,7 @@ def step_tracking(ctx: Context) -> str:
     mesh = ctx.mesh().astype(np.float64)
     weights = tracking.mesh_weights()
     shape = tracking.canonical_shape(mesh, weights)
-    points = landmarks.TRACKING_POINTS
+    points = TRACKING_POINTS
     result = tracking.track(mesh[:, points, :2], shape[points], weights[points], ctx.frame_size(), ctx.config.tracking)
     params = tracking.track_params(result)
     params["landmark_ids"] = torch.from_numpy(points)
@@ -425,7 +426,7 @@ def step_parsing(ctx: Context) -> str:
         for i in ctx.progress(range(num), num, "parsing (BiSeNet)"):
             write_parsing(folder.parsing(i), bisenet_labels(model, read_frame(ctx.images, i)))
         return f"BiSeNet {checkpoint.name}"
-    from ernerf_ns.process.mediapipe_models import PersonSegmenter
+    from ernerf_ns.face.mediapipe_models import PersonSegmenter
 
     mesh = ctx.mesh()
     with PersonSegmenter() as segment:

@@ -22,10 +22,10 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from ernerf_ns.data.head_pose import matrix_to_euler
+from ernerf_ns.face.landmarks import CHIN, FACE_OVAL, FOREHEAD, LEFT_EYE, RIGHT_EYE
 from ernerf_ns.layout import track_params as track_params_file
+from ernerf_ns.layout.head_pose import matrix_to_euler
 from ernerf_ns.layout.transforms import pose_to_transform
-from ernerf_ns.process.landmarks import CHIN, FACE_OVAL, FOREHEAD, LEFT_EYE, RIGHT_EYE
 
 FACE_HEIGHT = 0.18
 """Forehead-to-chin length in transforms-json units. ER-NeRF scales poses by 4 and bounds the head in

@@ -13,10 +13,14 @@ from types import ModuleType
 
 import numpy as np
 
-from ernerf_ns.process.errors import ProcessError
+from ernerf_ns.errors import UserError
 
 NUM_MESH_POINTS = 478
 """Face-mesh landmarks with refine_landmarks=True (468 mesh points + 10 iris points)."""
+
+
+class FaceModelError(UserError):
+    """mediapipe is missing or unusable, or a model file cannot be loaded; the message says what to do."""
 
 
 @contextlib.contextmanager
@@ -48,7 +52,7 @@ def import_mediapipe() -> ModuleType:
     try:
         import mediapipe as mp
     except ImportError as err:
-        raise ProcessError(
+        raise FaceModelError(
             "mediapipe is not installed: run ./setup.sh in the ernerf-ns checkout (it installs mediapipe==0.10.21 "
             "without its declared dependencies, see .ci/install-process-deps.sh)"
         ) from err
@@ -56,7 +60,7 @@ def import_mediapipe() -> ModuleType:
 
     # Under protobuf 3.x mediapipe imports but its graphs fail with an obscure RuntimeError.
     if tuple(int(p) for p in protobuf_version.split(".")[:2]) < (4, 25):
-        raise ProcessError(
+        raise FaceModelError(
             f"mediapipe needs protobuf>=4.25.3 but {protobuf_version} is installed (any pip install of this project "
             "or of nerfstudio puts back nerfstudio's protobuf<=3.20.3 pin): run ./setup.sh in the ernerf-ns "
             "checkout again"

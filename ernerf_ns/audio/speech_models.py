@@ -14,8 +14,8 @@ import torch
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE
 from ernerf_ns.audio.windows import window_features
+from ernerf_ns.errors import UserError
 from ernerf_ns.layout.audio_features import FEATURE_FILES
-from ernerf_ns.process.errors import ProcessError
 
 EXTRACTOR = {"hubert": "hubert", "wav2vec2": "esperanto"}
 """ER-NeRF's name for the features each model kind computes (the Esperanto wav2vec2 is its `esperanto`)."""
@@ -29,26 +29,30 @@ _RECEPTIVE = 400
 """Samples the front end needs for its first output frame."""
 
 
+class SpeechModelError(UserError):
+    """A HuBERT / wav2vec2 model folder cannot be used; the message names it and says why."""
+
+
 def load_speech_model(kind: str, path: Path) -> torch.nn.Module:
     """Load a HuBERT (hidden states) or wav2vec2 CTC (logits) model from a local folder, in eval mode."""
     path = Path(path)
     if kind not in FEATURE_FILE:
-        raise ProcessError(f"unknown audio model '{kind}'; choose one of {sorted(FEATURE_FILE)}")
+        raise SpeechModelError(f"unknown audio model '{kind}'; choose one of {sorted(FEATURE_FILE)}")
     if not (path / "config.json").is_file():
-        raise ProcessError(
+        raise SpeechModelError(
             f"{path}: not a transformers model folder (config.json missing); save one with save_pretrained"
         )
     try:
         import transformers
     except ImportError as err:
-        raise ProcessError("--audio-model needs transformers: pip install transformers") from err
+        raise SpeechModelError("--audio-model needs transformers: pip install transformers") from err
     try:
         if kind == "hubert":
             model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True)
         else:
             model = transformers.AutoModelForCTC.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError, KeyError) as err:
-        raise ProcessError(f"{path}: cannot load a {kind} model ({str(err).splitlines()[0]})") from err
+        raise SpeechModelError(f"{path}: cannot load a {kind} model ({str(err).splitlines()[0]})") from err
     return model.eval()
 
 
