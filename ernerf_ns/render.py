@@ -221,7 +221,7 @@ def render_frames(
     num_frames = len(features)
     pose_indices = pingpong_indices(num_frames, len(source.cameras))
     eye_indices = pingpong_indices(num_frames, len(source.eye_values)) if poses == "static" else pose_indices
-    value = float(model.viewer_eye if eye_value is None else eye_value)
+    value = float(model.viewer_state.eye if eye_value is None else eye_value)
     cameras = render_cameras(
         source.cameras, pose_indices, eye_track(source.eye_values, eye_indices, eye, value), smooth
     )

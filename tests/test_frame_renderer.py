@@ -204,8 +204,8 @@ def test_only_rays_towards_occupied_cells_are_marched(model: ERNeRFModel, val_ca
 def test_layer_switches_composite_as_the_chunked_path(
     model, val_camera, monkeypatch, show_torso, show_background, torso_stage
 ):
-    monkeypatch.setattr(model, "viewer_show_torso", show_torso)
-    monkeypatch.setattr(model, "viewer_show_background", show_background)
+    monkeypatch.setattr(model.viewer_state, "show_torso", show_torso)
+    monkeypatch.setattr(model.viewer_state, "show_background", show_background)
     if not torso_stage:
         monkeypatch.setattr(model, "step", 0)
     fast, chunked = _render_both(model, _camera(val_camera))
@@ -214,8 +214,8 @@ def test_layer_switches_composite_as_the_chunked_path(
 
 
 def test_camera_without_metadata_renders_the_viewer_conditioning(model: ERNeRFModel, val_camera: Cameras, monkeypatch):
-    monkeypatch.setattr(model, "viewer_audio_index", 7)
-    monkeypatch.setattr(model, "viewer_eye", 0.8)
+    monkeypatch.setattr(model.viewer_state, "audio_index", 7)
+    monkeypatch.setattr(model.viewer_state, "eye", 0.8)
     fast, chunked = _render_both(model, _bare(_camera(val_camera)))
     _assert_same_outputs(fast, chunked)
 

@@ -90,9 +90,9 @@ def test_render_is_head_over_torso_over_background(model, monkeypatch):
     assert torch.allclose(outputs["torso"], torso_layer.expand(num, 3), atol=1e-6)
     assert torch.allclose(outputs["head"], (head_rgb + 0.6 * background).expand(num, 3), atol=1e-6)
 
-    monkeypatch.setattr(model, "viewer_show_torso", False)
+    monkeypatch.setattr(model.viewer_state, "show_torso", False)
     assert torch.allclose(model.get_outputs(_bundle(num))["rgb"], head_rgb + 0.6 * background, atol=1e-6)
-    monkeypatch.setattr(model, "viewer_show_background", False)
+    monkeypatch.setattr(model.viewer_state, "show_background", False)
     assert torch.allclose(model.get_outputs(_bundle(num))["rgb"], head_rgb + 0.6, atol=1e-6)
 
 

@@ -75,7 +75,7 @@ def test_audio_slider_spans_the_clip_one_frame_per_step(pipeline: Pipeline) -> N
     model = pipeline.model
     slider = model.viewer_control_audio_frame
     assert (slider.min, slider.max, slider.step) == (0, model.audio_features.shape[0] - 1, 1)
-    assert slider.value == model.viewer_audio_index
+    assert slider.value == model.viewer_state.audio_index
 
 
 def test_eye_slider_covers_the_training_eye_values(pipeline: Pipeline) -> None:
@@ -83,7 +83,7 @@ def test_eye_slider_covers_the_training_eye_values(pipeline: Pipeline) -> None:
     slider = model.viewer_control_eye
     eyes = model.train_eye_values
     assert 0.0 <= slider.min <= float(eyes.min()) and float(eyes.max()) <= slider.max <= 1.0
-    assert slider.min <= slider.value == model.viewer_eye <= slider.max
+    assert slider.min <= slider.value == model.viewer_state.eye <= slider.max
 
 
 def test_audio_slider_changes_the_viewer_render(pipeline: Pipeline, synthetic_portrait: SyntheticPortrait) -> None:
@@ -92,7 +92,7 @@ def test_audio_slider_changes_the_viewer_render(pipeline: Pipeline, synthetic_po
     _set(slider, closed)
     closed_rgb = _render(pipeline)
     _set(slider, opened)
-    assert model.viewer_audio_index == opened
+    assert model.viewer_state.audio_index == opened
     opened_rgb = _render(pipeline)
     _set(slider, closed)
     # Untrained attention is ~1e-5, so any change counts; the render is otherwise bit-for-bit repeatable.
@@ -106,7 +106,7 @@ def test_eye_slider_changes_the_viewer_render(pipeline: Pipeline) -> None:
     _set(slider, slider.min)
     open_rgb = _render(pipeline)
     _set(slider, slider.max)
-    assert model.viewer_eye == pytest.approx(slider.max)
+    assert model.viewer_state.eye == pytest.approx(slider.max)
     closed_rgb = _render(pipeline)
     _set(slider, start)
     assert not torch.equal(open_rgb, closed_rgb), "the eye value did not reach the render"
@@ -114,15 +114,15 @@ def test_eye_slider_changes_the_viewer_render(pipeline: Pipeline) -> None:
 
 def test_checkboxes_switch_the_torso_and_background_layers(pipeline: Pipeline) -> None:
     model = pipeline.model
-    assert model.viewer_show_torso is True and model.viewer_show_background is True
+    assert model.viewer_state.show_torso is True and model.viewer_state.show_background is True
     with_background = _render(pipeline)
     _set(model.viewer_control_background, False)
     _set(model.viewer_control_torso, False)
-    assert model.viewer_show_background is False and model.viewer_show_torso is False
+    assert model.viewer_state.show_background is False and model.viewer_state.show_torso is False
     without_background = _render(pipeline)
     _set(model.viewer_control_background, True)
     _set(model.viewer_control_torso, True)
-    assert model.viewer_show_background is True and model.viewer_show_torso is True
+    assert model.viewer_state.show_background is True and model.viewer_state.show_torso is True
     assert not torch.allclose(with_background, without_background), "the background switch did not reach the render"
 
 

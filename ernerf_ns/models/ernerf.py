@@ -39,6 +39,7 @@ from ernerf_ns.models.frame_renderer import FrameRenderer, pixel_centres
 from ernerf_ns.models.losses import head_losses, torso_losses
 from ernerf_ns.models.precision import bf16_autocast
 from ernerf_ns.models.viewer_controls import attach_viewer_controls
+from ernerf_ns.models.viewer_state import ViewerState
 from ernerf_ns.stages import Stage, StageSchedule
 
 
@@ -147,7 +148,7 @@ class ERNeRFModel(Model):
     2D torso layer over the static background.
 
     Per-frame conditioning comes in `ray_bundle.metadata` (`audio_index`, `eye`, `frame_index`, from the
-    cameras); rays without it (viewer, camera paths) get `viewer_audio_index` / `viewer_eye`. The torso
+    cameras); rays without it (viewer, camera paths) get `viewer_state`'s audio frame and eye value. The torso
     reads `pixel_coords` and `camera_to_world` from the metadata (datamanager, `get_outputs_for_camera`).
     """
 
@@ -168,10 +169,7 @@ class ERNeRFModel(Model):
         self.register_buffer("train_audio_indices", meta["audio_indices"].long(), persistent=False)
         self.register_buffer("train_eye_values", meta["eye_values"].float(), persistent=False)
         self.register_buffer("background_image", load_image(meta["background_filename"]), persistent=False)
-        self.viewer_audio_index = 0
-        self.viewer_eye = float(meta["eye_values"].float().mean())
-        self.viewer_show_torso = True
-        self.viewer_show_background = True
+        self.viewer_state = ViewerState(eye=float(meta["eye_values"].float().mean()))
 
         aabb = self.scene_box.aabb
         bound = float(aabb[1, 0])
@@ -221,7 +219,9 @@ class ERNeRFModel(Model):
         self.psnr = PeakSignalNoiseRatio(data_range=1.0)
         # data_range fixed at 1: left out, torchmetrics takes it from the images (0 for a flat pair).
         self.ssim = functools.partial(structural_similarity_index_measure, data_range=1.0)
-        attach_viewer_controls(self)
+        attach_viewer_controls(
+            self, self.viewer_state, int(self.audio_features.shape[0]), meta["eye_values"].float().flatten().tolist()
+        )
         self.frame_renderer = FrameRenderer(self)
 
     # -- checkpoint: remember which audio features the model was trained on -------------------------
@@ -334,12 +334,12 @@ class ERNeRFModel(Model):
         if "audio_index" in meta:
             audio_index = meta["audio_index"].reshape(num_rays).long()
         else:
-            audio_index = torch.full((num_rays,), self.viewer_audio_index, device=device, dtype=torch.long)
+            audio_index = torch.full((num_rays,), self.viewer_state.audio_index, device=device, dtype=torch.long)
         audio_index = audio_index.clamp(0, self.audio_features.shape[0] - 1)
         if "eye" in meta:
             eye = meta["eye"].reshape(num_rays, 1).float()
         else:
-            eye = torch.full((num_rays, 1), self.viewer_eye, device=device)
+            eye = torch.full((num_rays, 1), self.viewer_state.eye, device=device)
         individual = self.field.individual_codes[self._code_indices(ray_bundle, len(self.field.individual_codes))]
         return self._audio_codes(audio_index), eye, individual
 
@@ -423,13 +423,13 @@ class ERNeRFModel(Model):
             backdrop = ray_bundle.metadata["background"].reshape(num_rays, 3)
         else:
             background = self._background_at(ray_bundle)
-            base = background if self.viewer_show_background else torch.ones_like(background)
+            base = background if self.viewer_state.show_background else torch.ones_like(background)
             backdrop = base
             torso = self._torso(ray_bundle) if self.torso_ready else None
             if torso is not None:
                 outputs["torso"] = layer_over(torso["rgb"], torso["alpha"], base)
                 outputs["torso_alpha"] = torso["alpha"]
-                if self.viewer_show_torso:
+                if self.viewer_state.show_torso:
                     backdrop = outputs["torso"]
             outputs["head"] = premultiplied_over(head_rgb, accumulation, base)
         # rgb first: the viewer shows the first output by default.

@@ -414,12 +414,12 @@ class FrameRenderer:
         torso = self.torso(camera, conditioning, height, width)
         outputs = self.head(camera, conditioning, (height, width))
         background = self.background(height, width)
-        base = background if model.viewer_show_background else torch.ones_like(background)
+        base = background if model.viewer_state.show_background else torch.ones_like(background)
         backdrop = base
         if torso is not None:
             outputs["torso"] = layer_over(torso["rgb"], torso["alpha"], base)
             outputs["torso_alpha"] = torso["alpha"]
-            if model.viewer_show_torso:
+            if model.viewer_state.show_torso:
                 backdrop = outputs["torso"]
         head_rgb, accumulation = outputs["head_rgb"], outputs["accumulation"]
         outputs["head"] = premultiplied_over(head_rgb, accumulation, base)

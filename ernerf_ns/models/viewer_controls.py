@@ -3,25 +3,26 @@
 Nerfstudio's viewer collects `ViewerElement`s and `ViewerControl`s by walking the pipeline's public attributes
 and nn.Modules (`nerfstudio.viewer.utils.parse_object`). It installs each element under "Custom Elements" and
 wraps its callback so that it runs under the training lock and then re-renders every client's view. So the
-controls only have to be public attributes of the model whose callbacks set the attributes `ERNeRFModel` reads
-for bare cameras. They are plain Python objects, not modules: the state dict, checkpoints and runs without a
+controls only have to be public attributes of the model whose callbacks write the `ViewerState` the model
+reads for bare cameras. They are plain Python objects, not modules: the state dict, checkpoints and runs without a
 viewer (ns-eval, ns-render, tests) never see them.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import viser
 import viser.transforms as vtf
 from nerfstudio.viewer.viewer_elements import ViewerCheckbox, ViewerControl, ViewerSlider
+from torch import nn
+
+from ernerf_ns.models.viewer_state import ViewerState
 
 if TYPE_CHECKING:
     from nerfstudio.viewer.viewer import Viewer
-
-    from ernerf_ns.models.ernerf import ERNeRFModel
 
 EYE_PADDING = 0.1
 """How far past the training clip's eye values the eye slider reaches, within ER-NeRF's [0, 1] range."""
@@ -72,59 +73,57 @@ class TrainingViewOnConnect(ViewerControl):
         self.viewer.current_camera_idx = self.camera_index
 
 
-def attach_viewer_controls(model: ERNeRFModel) -> None:
-    """Give `model` sliders and checkboxes for the viewer; each callback sets the attribute the render reads.
+def attach_viewer_controls(
+    owner: nn.Module, state: ViewerState, num_audio_frames: int, eye_values: Sequence[float]
+) -> None:
+    """Give `owner` (the model) sliders and checkboxes for the viewer; each callback writes `state`, which the
+    model reads for bare cameras.
 
-    Called at the end of `populate_modules`, after the audio table and the training eye values exist. The
-    attribute names start with `viewer_control_` so the viewer lists them together (it sorts by name). Also
-    opens the viewer on the first training camera (`TrainingViewOnConnect`).
+    `num_audio_frames` bounds the audio slider, the training clip's `eye_values` the eye slider. The attribute
+    names start with `viewer_control_` so the viewer lists them together (it sorts by name). Also opens the
+    viewer on the first training camera (`TrainingViewOnConnect`).
     """
-    num_audio_frames = int(model.audio_features.shape[0])
-    eye_values = [float(v) for v in model.train_eye_values.flatten().tolist()]
-    eye_lo, eye_hi = eye_slider_range(eye_values)
-    # The torso and background switches default to on, as trained; keep a value the lead's model set.
-    for name in ("viewer_show_torso", "viewer_show_background"):
-        setattr(model, name, bool(getattr(model, name, True)))
-    model.viewer_audio_index = min(max(int(model.viewer_audio_index), 0), num_audio_frames - 1)
-    model.viewer_eye = min(max(float(model.viewer_eye), eye_lo), eye_hi)
+    eye_lo, eye_hi = eye_slider_range([float(v) for v in eye_values])
+    state.audio_index = min(max(int(state.audio_index), 0), num_audio_frames - 1)
+    state.eye = min(max(float(state.eye), eye_lo), eye_hi)
 
     def set_audio_index(element: ViewerSlider) -> None:
-        model.viewer_audio_index = int(round(element.value))
+        state.audio_index = int(round(element.value))
 
     def set_eye(element: ViewerSlider) -> None:
-        model.viewer_eye = float(element.value)
+        state.eye = float(element.value)
 
     def set_torso(element: ViewerCheckbox) -> None:
-        model.viewer_show_torso = bool(element.value)
+        state.show_torso = bool(element.value)
 
     def set_background(element: ViewerCheckbox) -> None:
-        model.viewer_show_background = bool(element.value)
+        state.show_background = bool(element.value)
 
-    model.viewer_control_audio_frame = ViewerSlider(
+    owner.viewer_control_audio_frame = ViewerSlider(
         "Audio frame",
-        model.viewer_audio_index,
+        state.audio_index,
         0,
         num_audio_frames - 1,
         step=1,
         cb_hook=set_audio_index,
         hint="Frame of the audio track (25 fps) that drives the mouth in the viewer's render.",
     )
-    model.viewer_control_eye = ViewerSlider(
+    owner.viewer_control_eye = ViewerSlider(
         "Eye",
-        model.viewer_eye,
+        state.eye,
         eye_lo,
         eye_hi,
         step=EYE_STEP,
         cb_hook=set_eye,
         hint="ER-NeRF's eye value, AU45 / 2: 0 is open, higher closes the eyes. Range: the training clip's.",
     )
-    model.viewer_control_torso = ViewerCheckbox(
-        "Torso", model.viewer_show_torso, cb_hook=set_torso, hint="Render the torso layer under the head."
+    owner.viewer_control_torso = ViewerCheckbox(
+        "Torso", state.show_torso, cb_hook=set_torso, hint="Render the torso layer under the head."
     )
-    model.viewer_control_background = ViewerCheckbox(
+    owner.viewer_control_background = ViewerCheckbox(
         "Background",
-        model.viewer_show_background,
+        state.show_background,
         cb_hook=set_background,
         hint="Composite the portrait over the clip's background image (bc.jpg).",
     )
-    model.viewer_control_start_view = TrainingViewOnConnect(0)
+    owner.viewer_control_start_view = TrainingViewOnConnect(0)
