@@ -31,12 +31,6 @@ def _time(encoding: TriPlaneHashEncoding, points: torch.Tensor, repeats: int) ->
     return sorted(times[3:])[repeats // 2]
 
 
-def _set_compile(encoding: TriPlaneHashEncoding, flag: bool) -> None:
-    for module in encoding.modules():
-        if hasattr(module, "use_compile"):
-            module.use_compile = flag
-
-
 @dataclass
 class HashGridSpeed:
     log2_points: int = 20
@@ -48,11 +42,11 @@ class HashGridSpeed:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         points = torch.rand(2**self.log2_points, 3, device=device) * 2 - 1
         encoding = TriPlaneHashEncoding(implementation="torch").to(device)
-        _set_compile(encoding, False)
+        encoding.use_compile = False
         eager = _time(encoding, points, self.repeats)
         line = f"hash_grid_speed tri-plane 12 levels fwd+bwd {points.shape[0]} points on {device}: eager {eager:.1f} ms"
         if device == "cuda":
-            _set_compile(encoding, True)
+            encoding.use_compile = True
             compiled = _time(encoding, points, self.repeats)
             line += f", torch.compile {compiled:.1f} ms ({eager / compiled:.1f}x)"
             fused = TriPlaneHashEncoding(implementation="triton").to(device)

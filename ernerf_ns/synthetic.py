@@ -2,7 +2,7 @@
 
 An ellipsoid head with a textured face (hair, brows, eyes that blink, nose, a mouth that opens with the
 audio envelope) is ray-cast under known per-frame poses over 2D neck and torso layers and a static
-background, and written exactly as ER-NeRF's preprocessing writes a real video (DESIGN.md §3). Tests use
+background, and written exactly as ER-NeRF's preprocessing writes a real video. Tests use
 it to check conventions end to end, the README demo trains on it, and benchmarks time it at 512².
 
 Units are the head frame of `transforms_*.json` (x right, y up, z towards the camera). ER-NeRF scales

@@ -644,7 +644,7 @@ def landmark_box(lms: np.ndarray) -> np.ndarray:
 
 
 def lips_square(lms: np.ndarray) -> np.ndarray:
-    """The square around the lips landmarks 48-59 (DESIGN.md §3)."""
+    """The square around the lips landmarks 48-59, as ER-NeRF cuts its lips patch."""
     box = landmark_box(lms[48:60])
     centre, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]).max() / 2
     return np.array([*(centre - half), *(centre + half)])

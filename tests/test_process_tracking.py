@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ernerf_ns.layout.head_pose import euler_to_matrix, matrix_to_euler
+from ernerf_ns.layout.transforms import pose_to_transform
 from ernerf_ns.process.tracking import (
     TrackingConfig,
     mesh_weights,
@@ -160,7 +161,7 @@ def test_track_params_are_ernerfs_units(scene):
     assert params["focal"].shape == (1,)
     assert np.allclose(params["trans"].numpy(), result.translations * 10, atol=1e-5)
     assert np.allclose(euler_to_matrix(params["euler"].double().numpy()), result.rotations, atol=1e-6)
-    c2w = result.camera_to_head()
+    c2w = pose_to_transform(result.rotations, result.translations)
     assert np.allclose(c2w[:, :3, :3] @ result.rotations, np.eye(3), atol=1e-9)
 
 

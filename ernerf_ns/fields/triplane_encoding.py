@@ -55,6 +55,16 @@ class TriPlaneHashEncoding(nn.Module):
         )
 
     @property
+    def use_compile(self) -> bool:
+        """With implementation "torch" on CUDA, whether the planes' lookups run under torch.compile."""
+        return all(plane.use_compile for plane in self.planes)
+
+    @use_compile.setter
+    def use_compile(self, flag: bool) -> None:
+        for plane in self.planes:
+            plane.use_compile = flag
+
+    @property
     def n_output_dims(self) -> int:
         return sum(plane.n_output_dims for plane in self.planes)
 

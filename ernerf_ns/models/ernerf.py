@@ -184,9 +184,7 @@ class ERNeRFModel(Model):
             bound=bound,
             implementation=self.config.hash_implementation,
         )
-        for module in self.field.encoding.modules():
-            if hasattr(module, "use_compile"):
-                module.use_compile = self.config.compile_hash_grid
+        self.field.encoding.use_compile = self.config.compile_hash_grid
         self.torso_field: Optional[TorsoField] = None
         if self.config.stages.torso_steps > 0:
             if meta.get("torso_filenames") is None:

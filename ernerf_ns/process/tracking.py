@@ -25,7 +25,6 @@ from torch import Tensor
 from ernerf_ns.face.landmarks import CHIN, FACE_OVAL, FOREHEAD, LEFT_EYE, RIGHT_EYE
 from ernerf_ns.layout import track_params as track_params_file
 from ernerf_ns.layout.head_pose import matrix_to_euler
-from ernerf_ns.layout.transforms import pose_to_transform
 
 FACE_HEIGHT = 0.18
 """Forehead-to-chin length in transforms-json units. ER-NeRF scales poses by 4 and bounds the head in
@@ -70,10 +69,6 @@ class TrackResult:
     """Mean distance (pixels) between observed and reprojected landmarks of weight 1 (the rigid ones)."""
     reprojection_all_px: float
     """The same over every landmark of non-zero weight, mouth and eyelids included."""
-
-    def camera_to_head(self) -> Float[np.ndarray, "frames 4 4"]:
-        """The transforms-json `transform_matrix` of every frame."""
-        return pose_to_transform(self.rotations, self.translations)
 
 
 def mesh_weights(num_points: int = 478) -> Float[np.ndarray, " points"]:
