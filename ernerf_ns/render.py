@@ -36,6 +36,7 @@ from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.errors import UserError
 from ernerf_ns.layout.audio_features import load_feature_file
 from ernerf_ns.layout.crop import read_crop_record
+from ernerf_ns.layout.mp4 import open_mp4
 from ernerf_ns.portrait_pasteback import list_full_frames, paste_into_full_frames, read_full_frame
 from ernerf_ns.saved_config import load_config, newest_checkpoint
 
@@ -301,21 +302,9 @@ def write_video(frames, output: Path, width: int, height: int, audio: Optional[n
     with tempfile.TemporaryDirectory() as tmp:
         audio_path = None
         if audio is not None:
-            audio_path = str(Path(tmp) / "audio.wav")
+            audio_path = Path(tmp) / "audio.wav"
             soundfile.write(audio_path, audio, SAMPLE_RATE, subtype="PCM_16")
-        import imageio_ffmpeg  # here, so render_frames works where only the model stack is installed
-
-        writer = imageio_ffmpeg.write_frames(
-            str(partial),
-            (width, height),
-            fps=VIDEO_FPS,
-            quality=8,
-            macro_block_size=2,  # H.264 with yuv420p needs even sizes only
-            audio_path=audio_path,
-            audio_codec="aac" if audio_path else None,
-            output_params=["-movflags", "+faststart"],
-        )
-        writer.send(None)
+        writer = open_mp4(partial, width, height, VIDEO_FPS, audio_path, output_params=["-movflags", "+faststart"])
         try:
             count = encode_while_rendering(frames, writer.send)
         except BaseException:

@@ -30,6 +30,7 @@ from ernerf_ns.layout.blink import AU45_CLOSED, write_au_csv
 from ernerf_ns.layout.folder import PortraitFolder
 from ernerf_ns.layout.head_pose import euler_to_matrix
 from ernerf_ns.layout.landmarks import write_landmarks
+from ernerf_ns.layout.mp4 import open_mp4
 from ernerf_ns.layout.parsing import BACKGROUND, HEAD, NECK, TORSO, write_parsing
 from ernerf_ns.layout.track_params import track_params, write_track_params
 from ernerf_ns.layout.transforms import pose_to_transform, write_transforms
@@ -439,19 +440,7 @@ def make_synthetic_portrait(
 
     video = None
     if write_video:
-        import imageio_ffmpeg  # only needed for the optional mp4; keeps GPU benchmark machines light
-
-        video = imageio_ffmpeg.write_frames(
-            str(folder.video),
-            (size, size),
-            fps=VIDEO_FPS,
-            quality=8,
-            macro_block_size=2,
-            ffmpeg_log_level="error",
-            audio_path=str(wav_path),
-            audio_codec="aac",
-        )
-        video.send(None)
+        video = open_mp4(folder.video, size, size, VIDEO_FPS, wav_path)
     try:
         for i in tqdm(range(frames), desc="rendering synthetic portrait", unit="frame"):
             neck, torso, body_rgb = body.layers(centres[i])

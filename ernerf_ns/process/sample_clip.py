@@ -12,9 +12,10 @@ import tempfile
 from pathlib import Path
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 import soundfile as sf
+
+from ernerf_ns.layout.mp4 import open_mp4
 
 HEAD_BOX = (40, 0, 400, 400)
 """x, y, w, h of the astronaut image kept: head, neck and shoulders."""
@@ -88,14 +89,10 @@ def make_clip(
     with tempfile.TemporaryDirectory() as tmp:
         audio_path = None
         if sound:
-            audio_path = str(Path(tmp) / "sound.wav")
+            audio_path = Path(tmp) / "sound.wav"
             sf.write(audio_path, volume * speech_like(num_frames / fps + 0.2), 16000)
-        writer = imageio_ffmpeg.write_frames(
-            str(path), (width, height), fps=fps, quality=8, macro_block_size=1, audio_path=audio_path,
-            audio_codec="aac" if sound else None, output_params=["-shortest"] if sound else None,
-            ffmpeg_log_level="error",
-        )  # fmt: skip
-        writer.send(None)
+        output_params = ["-shortest"] if sound else []
+        writer = open_mp4(path, width, height, fps, audio_path, macro_block_size=1, output_params=output_params)
         for frame in frames:
             writer.send(frame)
         writer.close()
