@@ -13,7 +13,8 @@ from pathlib import Path
 
 import tyro
 
-from ernerf_ns.process.pipeline import ProcessConfig, run
+from ernerf_ns.process.config import ProcessConfig
+from ernerf_ns.process.runner import run
 from ernerf_ns.process.sample_clip import make_clip
 
 

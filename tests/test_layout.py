@@ -25,7 +25,7 @@ from ernerf_ns.layout.track_params import (
     write_track_params,
 )
 from ernerf_ns.layout.transforms import pose_to_transform, read_transforms, write_transforms
-from ernerf_ns.process import pipeline
+from ernerf_ns.process import steps
 from ernerf_ns.synthetic import SyntheticPortrait, face_landmarks_3d, project_points
 
 FRAMES = 12
@@ -147,7 +147,7 @@ def test_ernerf_process_derives_the_synthetic_json_from_its_track_params(
     shutil.copyfile(made.track_params, ours.track_params)
     size = int(2 * synthetic_portrait.cx)
     ctx = SimpleNamespace(folder=ours, num_frames=lambda: len(synthetic_portrait.c2w), frame_size=lambda: (size, size))
-    pipeline.step_transforms(ctx)
+    steps.step_transforms(ctx)
     for split in ("train", "val"):
         expected, written = read_transforms(made.transforms(split)), read_transforms(ours.transforms(split))
         poses = [np.array([f.pop("transform_matrix") for f in meta["frames"]]) for meta in (expected, written)]

@@ -9,8 +9,9 @@ import soundfile as sf
 from ernerf_ns.audio import speech_models as audio_models
 from ernerf_ns.audio.speech_models import FEATURE_FILE, speech_model_features, speech_model_frames
 from ernerf_ns.process.audio_track import SILENT_DBFS, audio_source, loudness_dbfs, write_wav
+from ernerf_ns.process.config import ProcessConfig
 from ernerf_ns.process.errors import ProcessError
-from ernerf_ns.process.pipeline import ProcessConfig, run
+from ernerf_ns.process.runner import run
 from ernerf_ns.process.sample_clip import make_clip, speech_like
 from ernerf_ns.process.video import probe_video
 
@@ -113,7 +114,8 @@ def test_a_folder_without_a_model_is_named(tmp_path):
 
 
 def test_pipeline_takes_the_sound_from_audio_for_a_silent_video(tmp_path):
-    from ernerf_ns.process.pipeline import ProcessConfig, run
+    from ernerf_ns.process.config import ProcessConfig
+    from ernerf_ns.process.runner import run
 
     video = make_clip(tmp_path / "silent.mp4", 25, 64, sound=False)
     recording = tmp_path / "voice.flac"

@@ -10,16 +10,20 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from ernerf_ns.process import pipeline
+from ernerf_ns.process import runner
 from ernerf_ns.process.cli import main
-from ernerf_ns.process.pipeline import MANIFEST, STEPS, ProcessConfig, run
+from ernerf_ns.process.config import ProcessConfig
+from ernerf_ns.process.runner import MANIFEST, run
 from ernerf_ns.process.sample_clip import make_clip
+from ernerf_ns.process.steps import STEP_NAMES as STEPS
+from ernerf_ns.process.steps import step_frames
 
 pytest.importorskip("mediapipe", reason="mediapipe not installed (run ./setup.sh)")
 
@@ -114,10 +118,11 @@ def test_a_run_interrupted_in_its_first_step_resumes(clip, reference, tmp_path, 
     out = tmp_path / "astro"
 
     def frames_then_ctrl_c(ctx):
-        pipeline.step_frames(ctx)
+        step_frames(ctx)
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(pipeline.STEP_FUNCTIONS, "frames", frames_then_ctrl_c)
+    patched = tuple(replace(s, run=frames_then_ctrl_c) if s.name == "frames" else s for s in runner.STEPS)
+    monkeypatch.setattr(runner, "STEPS", patched)
     with pytest.raises(KeyboardInterrupt):
         run(ProcessConfig(video=clip, out_dir=out, size=SIZE, quiet=True))
     monkeypatch.undo()

@@ -9,7 +9,8 @@ from rich.console import Console
 
 from ernerf_ns.errors import UserError
 from ernerf_ns.face.mediapipe_models import stderr_copy
-from ernerf_ns.process.pipeline import ProcessConfig, run, summary_table
+from ernerf_ns.process.config import ProcessConfig
+from ernerf_ns.process.runner import run, summary_table
 
 
 def main(config: ProcessConfig) -> int:
