@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import copy
+import random
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+import torch
 from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
+
+
+def seed_everything(seed: int) -> None:
+    """Python's, numpy's and torch's generators, seeded as `ns-train` seeds them (`machine.seed`)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def setup_trainer(
@@ -31,6 +41,7 @@ def setup_trainer(
         config.machine.device_type = device
     config.set_timestamp()
     config.save_config()
+    seed_everything(config.machine.seed)  # as ns-train's train_loop does before setting up
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup()
     return trainer
