@@ -30,6 +30,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
+from ernerf_ns.audio.speech_models import EXTRACTOR
 from ernerf_ns.audio.windows import VIDEO_FPS
 from ernerf_ns.data.compositing import alpha_over, premultiplied_over
 from ernerf_ns.data.talking_portrait_dataset import load_image
@@ -40,7 +41,7 @@ from ernerf_ns.layout.mp4 import open_mp4
 from ernerf_ns.portrait_pasteback import list_full_frames, paste_into_full_frames, read_full_frame
 from ernerf_ns.saved_config import load_config, newest_checkpoint
 
-SPEECH_MODEL_KIND = {"hubert": "hubert", "esperanto": "wav2vec2"}
+SPEECH_MODEL_KIND = {extractor: kind for kind, extractor in EXTRACTOR.items()}
 """Model extractor name → `ernerf_ns.audio.speech_models` kind that computes the same features."""
 
 

@@ -5,7 +5,10 @@ Written with plain arithmetic so the same functions serve torch tensors and nump
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Dict, Optional, TypeVar
+
+import torch
+from torch import Tensor
 
 Image = TypeVar("Image")
 
@@ -23,3 +26,27 @@ def layer_over(rgb: Image, alpha: Image, background: Image) -> Image:
 def premultiplied_over(rgb: Image, alpha: Image, background: Image) -> Image:
     """Volume-rendered colour (already weighted by its accumulated alpha, [..., 1]) over a background."""
     return rgb + (1 - alpha) * background
+
+
+def portrait_layers(
+    head_rgb: Tensor,
+    accumulation: Tensor,
+    background: Tensor,
+    torso: Optional[Dict[str, Tensor]],
+    show_torso: bool = True,
+    show_background: bool = True,
+) -> Dict[str, Tensor]:
+    """A full render's composites, the one rule the model's rays and its frame renderer follow (viewer, ns-render,
+    ns-eval, ernerf-render): `rgb` the head over the torso (when there is one and it is shown) over bc.jpg (or
+    white); `head` the head over bc.jpg (or white); `torso` (with `torso_alpha`) the torso over it. `rgb` comes
+    first, as the viewer shows the first output by default."""
+    base = background if show_background else torch.ones_like(background)
+    layers: Dict[str, Tensor] = {}
+    backdrop = base
+    if torso is not None:
+        layers["torso"] = layer_over(torso["rgb"], torso["alpha"], base)
+        layers["torso_alpha"] = torso["alpha"]
+        if show_torso:
+            backdrop = layers["torso"]
+    layers["head"] = premultiplied_over(head_rgb, accumulation, base)
+    return {"rgb": premultiplied_over(head_rgb, accumulation, backdrop), **layers}

@@ -25,7 +25,7 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from ernerf_ns.audio.windows import smoothing_window
-from ernerf_ns.data.compositing import layer_over, premultiplied_over
+from ernerf_ns.data.compositing import layer_over, portrait_layers, premultiplied_over
 from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.fields.audio_encoder import AudioEncoder
 from ernerf_ns.fields.head_field import ERNeRFHeadField
@@ -419,19 +419,13 @@ class ERNeRFModel(Model):
         if self.training:
             # Head stages: the dataset's own torso layer over bc.jpg, so the head never explains the torso.
             backdrop = ray_bundle.metadata["background"].reshape(num_rays, 3)
-        else:
-            background = self._background_at(ray_bundle)
-            base = background if self.viewer_state.show_background else torch.ones_like(background)
-            backdrop = base
-            torso = self._torso(ray_bundle) if self.torso_ready else None
-            if torso is not None:
-                outputs["torso"] = layer_over(torso["rgb"], torso["alpha"], base)
-                outputs["torso_alpha"] = torso["alpha"]
-                if self.viewer_state.show_torso:
-                    backdrop = outputs["torso"]
-            outputs["head"] = premultiplied_over(head_rgb, accumulation, base)
-        # rgb first: the viewer shows the first output by default.
-        return {"rgb": premultiplied_over(head_rgb, accumulation, backdrop), **outputs}
+            return {"rgb": premultiplied_over(head_rgb, accumulation, backdrop), **outputs}
+        torso = self._torso(ray_bundle) if self.torso_ready else None
+        state = self.viewer_state
+        layers = portrait_layers(
+            head_rgb, accumulation, self._background_at(ray_bundle), torso, state.show_torso, state.show_background
+        )
+        return {**layers, **outputs}
 
     def _head_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
         """March the head field: premultiplied head colour, accumulation, depth, attention maps."""

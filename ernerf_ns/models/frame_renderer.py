@@ -29,7 +29,7 @@ from nerfstudio.cameras.cameras import Cameras, CameraType
 from nerfstudio.cameras.rays import RayBundle
 from torch import Tensor
 
-from ernerf_ns.data.compositing import layer_over, premultiplied_over
+from ernerf_ns.data.compositing import portrait_layers
 from ernerf_ns.models import ray_marching
 from ernerf_ns.models.precision import bf16_autocast
 
@@ -414,15 +414,9 @@ class FrameRenderer:
         torso = self.torso(camera, conditioning, height, width)
         outputs = self.head(camera, conditioning, (height, width))
         background = self.background(height, width)
-        base = background if model.viewer_state.show_background else torch.ones_like(background)
-        backdrop = base
-        if torso is not None:
-            outputs["torso"] = layer_over(torso["rgb"], torso["alpha"], base)
-            outputs["torso_alpha"] = torso["alpha"]
-            if model.viewer_state.show_torso:
-                backdrop = outputs["torso"]
-        head_rgb, accumulation = outputs["head_rgb"], outputs["accumulation"]
-        outputs["head"] = premultiplied_over(head_rgb, accumulation, base)
-        # rgb first: the viewer shows the first output by default.
-        outputs = {"rgb": premultiplied_over(head_rgb, accumulation, backdrop), **outputs}
+        state = model.viewer_state
+        layers = portrait_layers(
+            outputs["head_rgb"], outputs["accumulation"], background, torso, state.show_torso, state.show_background
+        )
+        outputs = {**layers, **outputs}
         return {name: value.to(out_device) for name, value in outputs.items()}
