@@ -28,7 +28,7 @@ from timing import device_name, frames_per_second, sync  # sibling module in ben
 from ernerf_ns.config import ernerf_method, ernerf_tiny_method
 from ernerf_ns.in_process import train
 from ernerf_ns.layout.audio_features import load_feature_file
-from ernerf_ns.render import render_frames
+from ernerf_ns.render_video import render_frames
 from ernerf_ns.stages import StageSchedule
 from ernerf_ns.synthetic import synthetic_portrait_folder
 

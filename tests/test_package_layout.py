@@ -14,7 +14,7 @@ LAYERS = (
     {"data", "metrics"},
     {"models"},
     {"pipeline", "trainer", "process", "synthetic", "portrait_pasteback", "baselines", "in_process"},
-    {"config", "render"},
+    {"config", "render_video"},
 )
 """Bottom first: a module imports from its own layer or lower ones (file formats and face models below the data
 and metrics that read them, the model above its fields, the commands on top)."""

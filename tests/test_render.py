@@ -27,7 +27,7 @@ from ernerf_ns.portrait_pasteback import (
     read_full_frame,
 )
 from ernerf_ns.process.crop import CropRecord
-from ernerf_ns.render import (
+from ernerf_ns.render_video import (
     FRAME_QUEUE_SIZE,
     RenderError,
     encode_while_rendering,
