@@ -19,6 +19,7 @@ from nerfstudio.utils.eval_utils import eval_setup
 from ernerf_ns.audio.logmel import SAMPLE_RATE
 from ernerf_ns.config import ernerf_tiny_method
 from ernerf_ns.in_process import train
+from ernerf_ns.layout.crop import CropRecord
 from ernerf_ns.portrait_pasteback import (
     PortraitError,
     list_full_frames,
@@ -26,7 +27,6 @@ from ernerf_ns.portrait_pasteback import (
     read_crop_record,
     read_full_frame,
 )
-from ernerf_ns.process.crop import CropRecord
 from ernerf_ns.render_video import (
     FRAME_QUEUE_SIZE,
     RenderError,

@@ -480,7 +480,6 @@ class ERNeRFModel(Model):
         )
 
     @torch.no_grad()
-    @torch.no_grad()
     def get_outputs_for_camera(self, camera: Cameras, obb_box: Optional[OrientedBox] = None) -> Dict[str, Tensor]:
         """Render a full image: head over torso over bc.jpg resized to the camera (viewer, ns-render, eval).
 

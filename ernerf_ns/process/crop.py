@@ -1,7 +1,5 @@
-"""The square cut around the speaker's head, chosen by hand or from face detections.
-
-Its record, `crop.json`, is `ernerf_ns.layout.crop`'s (re-exported here for older imports).
-"""
+"""The square cut around the speaker's head, chosen by hand or from face detections (its record, `crop.json`,
+is written and read by `ernerf_ns.layout.crop`)."""
 
 from __future__ import annotations
 
@@ -9,10 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ernerf_ns.layout.crop import CROP_FILE, CropRecord
 from ernerf_ns.process.errors import ProcessError
-
-__all__ = ["CROP_FILE", "CropRecord", "auto_crop", "check_crop", "parse_crop"]
 
 HEAD_TO_CROP = 3.2
 """Crop side / face-detector box height: leaves room for hair, neck and shoulders, like ER-NeRF's clips."""
