@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Tuple
+
 import torch
-from jaxtyping import Int
+from jaxtyping import Float, Int
 from nerfstudio.cameras.cameras import Cameras, CameraType
 from nerfstudio.cameras.rays import RayBundle
 from torch import Tensor, nn
 
 NORM_EPS = 1e-8
 """Smallest direction norm, as in nerfstudio's `normalize_with_norm`."""
+
+
+def pinhole_directions(
+    x: Float[Tensor, "*batch"],
+    y: Float[Tensor, "*batch"],
+    fx: Float[Tensor, "*batch"],
+    fy: Float[Tensor, "*batch"],
+    cx: Float[Tensor, "*batch"],
+    cy: Float[Tensor, "*batch"],
+    rotation: Float[Tensor, "*batch 3 3"],
+) -> Tuple[Float[Tensor, "*batch 3"], Float[Tensor, "*batch 1"]]:
+    """Unit world directions through image points (x, y) (pixel (i, j)'s centre is (j + 0.5, i + 0.5)) and their
+    lengths before normalising: nerfstudio's arithmetic for an undistorted pinhole (OpenGL camera axes: -z
+    forward, y up), in its order, so that rays made here and by `Cameras.generate_rays` agree."""
+    local = torch.stack([(x - cx) / fx, -((y - cy) / fy), torch.full_like(x, -1.0)], dim=-1)
+    world = torch.sum(local[..., None, :] * rotation, dim=-1)
+    norm = torch.linalg.vector_norm(world, dim=-1, keepdim=True).clamp(min=NORM_EPS)
+    return world / norm, norm
 
 
 class PinholeRayGenerator(nn.Module):
@@ -45,21 +65,11 @@ class PinholeRayGenerator(nn.Module):
         """Rays through the centres of pixels (camera, row, column)."""
         camera, row, col = ray_indices.unbind(-1)
         fx, fy, cx, cy = self.intrinsics[camera].unbind(-1)
-        x = (col + 0.5 - cx) / fx
-        y = (cy - row - 0.5) / fy  # OpenCV rows down -> OpenGL y up
-        minus_one = torch.full_like(x, -1.0)
-        # The pixel's direction and those one pixel right and one pixel down, for the pixel area (as nerfstudio).
-        local = torch.stack(
-            [
-                torch.stack([x, y, minus_one], dim=-1),
-                torch.stack([x + 1 / fx, y, minus_one], dim=-1),
-                torch.stack([x, y - 1 / fy, minus_one], dim=-1),
-            ]
-        )
+        x, y = col + 0.5, row + 0.5
         pose = self.camera_to_worlds[camera]
-        world = torch.einsum("kri,rji->krj", local, pose[:, :, :3])
-        norm = torch.linalg.vector_norm(world, dim=-1, keepdim=True).clamp(min=NORM_EPS)
-        world = world / norm
+        # The pixel's direction and those one pixel right and one pixel down, for the pixel area (as nerfstudio).
+        xs, ys = torch.stack([x, x + 1, x]), torch.stack([y, y, y + 1])
+        world, norm = pinhole_directions(xs, ys, fx, fy, cx, cy, pose[:, :, :3])
         dx = torch.linalg.vector_norm(world[0] - world[1], dim=-1)
         dy = torch.linalg.vector_norm(world[0] - world[2], dim=-1)
         metadata = {key: value[camera] for key, value in (self.cameras.metadata or {}).items()}

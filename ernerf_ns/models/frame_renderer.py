@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from jaxtyping import Bool, Float
-from nerfstudio.cameras.camera_utils import normalize_with_norm
 from nerfstudio.cameras.cameras import Cameras, CameraType
 from nerfstudio.cameras.rays import RayBundle
 from torch import Tensor
 
 from ernerf_ns.data.compositing import portrait_layers
+from ernerf_ns.data.pinhole_rays import pinhole_directions
 from ernerf_ns.models import ray_marching
 from ernerf_ns.models.precision import bf16_autocast
 
@@ -171,10 +171,8 @@ def pinhole_rays(camera: Cameras, box: PixelBox) -> Tuple[Float[Tensor, "3"], Fl
     cols = torch.arange(box.left, box.right, device=device) + 0.5
     y, x = (grid.reshape(-1) for grid in torch.meshgrid(rows, cols, indexing="ij"))
     fx, fy, cx, cy = (getattr(camera, name).flatten()[0] for name in ("fx", "fy", "cx", "cy"))
-    in_camera = torch.stack([(x - cx) / fx, -((y - cy) / fy), torch.full_like(x, -1.0)], dim=-1)
     c2w = camera.camera_to_worlds.reshape(-1, 3, 4)[0]
-    directions = torch.sum(in_camera[..., None, :] * c2w[:, :3], dim=-1)
-    return c2w[:, 3], normalize_with_norm(directions, -1)[0]
+    return c2w[:, 3], pinhole_directions(x, y, fx, fy, cx, cy, c2w[:, :3])[0]
 
 
 def pixel_centres(height: int, width: int, device: torch.device) -> Float[Tensor, "height width 2"]:
@@ -283,7 +281,7 @@ def march_head(
         "audio_attention": render(_cat(audio_attention)),
         "eye_attention": render(_cat(eye_attention)),
         "uncertainty": render_kept(uncertainty),
-        "num_samples_per_ray": torch.bincount(ray_indices, minlength=num_rays)[:, None].float(),
+        "num_samples_per_ray": ray_marching.accumulate(torch.ones_like(t_mid), ray_indices, num_rays),
     }
 
 
