@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import tyro
 from timing import device_name, full_frame_ms, timed_steps  # sibling module in benchmarks/
@@ -28,7 +28,7 @@ from ernerf_ns.synthetic import synthetic_portrait_folder
 @dataclass
 class FullSchedule:
     data: Path = Path("/tmp/ernerf-bench/data512")
-    """Synthetic dataset folder (made if missing)."""
+    """Dataset folder: a synthetic set is made there if missing; an `ernerf-process` folder is used as it is."""
     method: Literal["ernerf", "ernerf-tiny"] = "ernerf"
     """Method whose model and sampling are used."""
     size: int = 512
@@ -43,6 +43,8 @@ class FullSchedule:
     """Torso-stage iterations."""
     render_repeats: int = 10
     """Full frames timed for the render speed."""
+    torso_log2_hashmap_size: Optional[int] = None
+    """Torso hash-table entries per level, log2 (default: the method's), to weigh table size against quality."""
 
     def main(self) -> None:
         synthetic_portrait_folder(self.data, self.frames, self.size)
@@ -51,6 +53,8 @@ class FullSchedule:
         stages = StageSchedule(self.head_steps, self.lips_steps, self.torso_steps)
         config.pipeline.model.stages = stages
         config.pipeline.model.loss_warmup_steps = self.head_steps
+        if self.torso_log2_hashmap_size is not None:
+            config.pipeline.model.torso_log2_hashmap_size = self.torso_log2_hashmap_size
         trainer = setup_trainer(config, self.data, self.data.parent / "runs-full", max_steps=stages.total_steps)
         pipeline = trainer.pipeline
         seconds, head_psnr = {}, {}
@@ -74,7 +78,8 @@ class FullSchedule:
             f"{head_psnr['lips']:.2f} dB after the lips stage, head+torso "
             f"{metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}{extra} (mean-colour head baseline "
             f"{mean_colour_baseline_psnr(self.data):.2f} dB); full frame {frame_ms:.0f} ms "
-            f"({1000 / frame_ms:.1f} fps); {device_name()}"
+            f"({1000 / frame_ms:.1f} fps); torso table 2^{pipeline.model.config.torso_log2_hashmap_size}; "
+            f"{device_name()}"
         )
 
 

@@ -204,6 +204,22 @@ class HashGrid2D(nn.Module):
         self.use_compile = True
         """On CUDA, run the PyTorch lookup (implementation "torch") under torch.compile."""
 
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        """Checkpoints hold the table in float16, half the bytes (the table is most of a model's weights).
+
+        Training and rendering keep float32; loading casts back. float16's 11-bit significand moves a trained
+        entry by at most 2^-11 of itself, and entries that float16 cannot hold keep float32."""
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        table = destination[prefix + "params"]
+        if not keep_vars and bool(table.abs().max() <= torch.finfo(torch.float16).max):
+            destination[prefix + "params"] = table.half()
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        table = state_dict.get(prefix + "params")
+        if table is not None and table.dtype != self.params.dtype:  # also right for load_state_dict(assign=True)
+            state_dict[prefix + "params"] = table.to(self.params.dtype)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     @property
     def n_output_dims(self) -> int:
         return self.num_levels * self.features_per_level

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Literal, Optional, Tuple, Type
 
-import nerfacc
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
@@ -37,6 +36,7 @@ from ernerf_ns.metrics.lpips import load_lpips, lpips_distance, patch_perceptual
 from ernerf_ns.models import ray_marching
 from ernerf_ns.models.frame_renderer import FrameRenderer, pixel_centres
 from ernerf_ns.models.losses import head_losses, torso_losses
+from ernerf_ns.models.occupancy_grid import PackedOccupancyGrid
 from ernerf_ns.models.precision import bf16_autocast
 from ernerf_ns.models.viewer_controls import attach_viewer_controls
 from ernerf_ns.models.viewer_state import ViewerState
@@ -206,7 +206,7 @@ class ERNeRFModel(Model):
         self.audio_encoder = AudioEncoder(
             dim_in=features.shape[-1], dim_aud=self.config.audio_dim, seq_len=self.config.audio_window
         )
-        self.occupancy_grid = nerfacc.OccGridEstimator(
+        self.occupancy_grid = PackedOccupancyGrid(
             roi_aabb=aabb.flatten(), resolution=self.config.occupancy_resolution, levels=1
         )
         self.step = 0
