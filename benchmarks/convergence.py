@@ -38,7 +38,6 @@ from nerfstudio.pipelines.base_pipeline import Pipeline
 from timing import device_name, sync  # sibling module in benchmarks/
 
 from ernerf_ns.config import ernerf_head_method, ernerf_method
-from ernerf_ns.data.compositing import premultiplied_over
 from ernerf_ns.in_process import run_steps, setup_trainer
 
 
@@ -62,7 +61,7 @@ def head_psnr_and_render_ms(pipeline: Pipeline) -> tuple[float, float, int, str]
         sync()
         seconds += time.perf_counter() - start
         image = batch["image"][..., :3].to(model.device)
-        head = premultiplied_over(outputs["head_rgb"], outputs["accumulation"], batch["background"].to(model.device))
+        head = model.head_composite(outputs, batch)
         psnrs.append(float(model.psnr(torch.moveaxis(image, -1, 0)[None], torch.moveaxis(head, -1, 0)[None])))
     size = f"{int(camera.width)}x{int(camera.height)}"
     return sum(psnrs) / len(psnrs), seconds / len(psnrs) * 1000, len(psnrs), size

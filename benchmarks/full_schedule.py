@@ -18,9 +18,9 @@ from typing import Literal, Optional
 import tyro
 from timing import device_name, full_frame_ms, timed_steps  # sibling module in benchmarks/
 
-from ernerf_ns.baselines import mean_colour_baseline_psnr
 from ernerf_ns.config import ernerf_method, ernerf_tiny_method
 from ernerf_ns.in_process import setup_trainer
+from ernerf_ns.metrics.baselines import mean_colour_baseline_psnr
 from ernerf_ns.stages import StageSchedule
 from ernerf_ns.synthetic import synthetic_portrait_folder
 
@@ -54,7 +54,7 @@ class FullSchedule:
         config.pipeline.model.stages = stages
         config.pipeline.model.loss_warmup_steps = self.head_steps
         if self.torso_log2_hashmap_size is not None:
-            config.pipeline.model.torso_log2_hashmap_size = self.torso_log2_hashmap_size
+            config.pipeline.model.torso.log2_hashmap_size = self.torso_log2_hashmap_size
         trainer = setup_trainer(config, self.data, self.data.parent / "runs-full", max_steps=stages.total_steps)
         pipeline = trainer.pipeline
         seconds, head_psnr = {}, {}
@@ -78,7 +78,7 @@ class FullSchedule:
             f"{head_psnr['lips']:.2f} dB after the lips stage, head+torso "
             f"{metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}{extra} (mean-colour head baseline "
             f"{mean_colour_baseline_psnr(self.data):.2f} dB); full frame {frame_ms:.0f} ms "
-            f"({1000 / frame_ms:.1f} fps); torso table 2^{pipeline.model.config.torso_log2_hashmap_size}; "
+            f"({1000 / frame_ms:.1f} fps); torso table 2^{pipeline.model.config.torso.log2_hashmap_size}; "
             f"{device_name()}"
         )
 

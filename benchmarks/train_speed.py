@@ -20,9 +20,9 @@ import tyro
 from nerfstudio.engine.trainer import Trainer
 from timing import device_name, full_frame_ms, timed_steps  # sibling module in benchmarks/
 
-from ernerf_ns.baselines import mean_colour_baseline_psnr
 from ernerf_ns.config import ernerf_method
 from ernerf_ns.in_process import setup_trainer
+from ernerf_ns.metrics.baselines import mean_colour_baseline_psnr
 from ernerf_ns.synthetic import synthetic_portrait_folder
 
 

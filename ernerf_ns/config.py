@@ -18,6 +18,7 @@ from ernerf_ns.data.talking_portrait_datamanager import TalkingPortraitDataManag
 from ernerf_ns.data.talking_portrait_dataparser import TalkingPortraitDataParserConfig
 from ernerf_ns.errors import install_error_hook
 from ernerf_ns.models.ernerf import ERNeRFModelConfig
+from ernerf_ns.models.torso_config import TorsoConfig
 from ernerf_ns.optimizers import AdamWOptimizerConfig, PiecewiseGeometricSchedulerConfig
 from ernerf_ns.pipeline import ERNeRFPipelineConfig
 from ernerf_ns.stages import StageSchedule
@@ -131,9 +132,7 @@ ernerf_tiny_method = MethodSpecification(
             loss_warmup_steps=600,
             # Too few steps to train AudioAttNet: the short run uses each frame's own audio code.
             audio_smoothing_start_step=600,
-            torso_num_levels=8,
-            torso_log2_hashmap_size=12,
-            torso_max_resolution=256,
+            torso=TorsoConfig(num_levels=8, log2_hashmap_size=12, max_resolution=256),
             hash_implementation="torch",
             eval_num_rays_per_chunk=1 << 13,
         ),

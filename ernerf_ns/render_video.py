@@ -32,7 +32,7 @@ from tqdm import tqdm
 from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.speech_models import EXTRACTOR
 from ernerf_ns.audio.windows import VIDEO_FPS
-from ernerf_ns.data.compositing import alpha_over, premultiplied_over
+from ernerf_ns.data.compositing import frame_backdrop, premultiplied_over
 from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.errors import UserError
 from ernerf_ns.layout.audio_features import load_feature_file
@@ -165,9 +165,7 @@ def composite(
     torso_rgba: Optional[Float[Tensor, "height width 4"]] = None,
 ) -> Float[Tensor, "height width 3"]:
     """Head over (torso layer over background); the head's colour is already premultiplied by its alpha."""
-    if torso_rgba is not None:
-        background = alpha_over(torso_rgba, background)
-    return premultiplied_over(head_rgb, accumulation, background).clamp(0, 1)
+    return premultiplied_over(head_rgb, accumulation, frame_backdrop(background, torso_rgba)).clamp(0, 1)
 
 
 @dataclass

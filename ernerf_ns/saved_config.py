@@ -66,7 +66,10 @@ def _construct_object(loader: _ConfigLoader, suffix: str, node: yaml.Node) -> An
     instance = cls.__new__(cls)
     yield instance
     state = loader.construct_mapping(node, deep=True) if isinstance(node, yaml.MappingNode) else {}
-    instance.__dict__.update(state)
+    if hasattr(instance, "__setstate__"):  # as PyYAML's own loader (ns-* commands) does
+        instance.__setstate__(state)
+    else:
+        instance.__dict__.update(state)
 
 
 def _construct_apply(loader: _ConfigLoader, suffix: str, node: yaml.Node) -> Any:

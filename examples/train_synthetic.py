@@ -14,9 +14,9 @@ from pathlib import Path
 
 import tyro
 
-from ernerf_ns.baselines import mean_colour_baseline_psnr
 from ernerf_ns.config import ernerf_tiny_method
 from ernerf_ns.in_process import train
+from ernerf_ns.metrics.baselines import mean_colour_baseline_psnr
 from ernerf_ns.synthetic import synthetic_portrait_folder
 
 

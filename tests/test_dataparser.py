@@ -16,6 +16,7 @@ from PIL import Image, ImageFile
 from ernerf_ns.data.talking_portrait_dataparser import TalkingPortraitDataParserConfig
 from ernerf_ns.data.talking_portrait_dataset import TalkingPortraitDataset
 from ernerf_ns.layout.errors import DatasetError
+from ernerf_ns.render_video import composite
 from ernerf_ns.synthetic import SyntheticPortrait, face_landmarks_3d
 
 SCALE = 4.0
@@ -636,6 +637,19 @@ def test_background_target_is_the_torso_layer_over_bc_jpg(
     assert background.shape == torso.shape[:2] + (3,)
     np.testing.assert_allclose(background[opaque], torso[..., :3][opaque], atol=1e-6)
     np.testing.assert_allclose(background[clear], rgb(synthetic_portrait.path / "bc.jpg")[clear], atol=1e-6)
+
+
+def test_ernerf_render_draws_a_head_model_over_the_backdrop_it_trained_against(
+    synthetic_portrait: SyntheticPortrait, train_dataset: TalkingPortraitDataset
+) -> None:
+    """Where the head is clear, an `ernerf-head` model's rendered frame shows the pose frame's torso layer over
+    bc.jpg exactly as the head stages' training backdrop (and `head_psnr`'s) has it."""
+    index = 7
+    torso = np.asarray(Image.open(synthetic_portrait.path / "torso_imgs" / f"{index}.png"), dtype=np.float32) / 255
+    bc = torch.from_numpy(rgb(synthetic_portrait.path / "bc.jpg")).float()
+    clear_head = torch.zeros(*bc.shape[:2], 3), torch.zeros(*bc.shape[:2], 1)
+    frame = composite(*clear_head, bc, torch.from_numpy(torso))
+    torch.testing.assert_close(frame, train_dataset[index]["background"].float(), atol=1e-6, rtol=0)
 
 
 def landmark_box(lms: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ import torch
 
 from ernerf_ns.models.ernerf import ERNeRFModelConfig
 from ernerf_ns.models.losses import binary_entropy, head_losses, torso_losses
+from ernerf_ns.models.torso_config import TorsoConfig
 
 
 def _outputs(num: int = 64, seed: int = 0) -> dict:
@@ -52,7 +53,7 @@ def test_ambient_loss_punishes_audio_attention_outside_the_face():
 
 def test_torso_losses_fit_the_composite_and_keep_the_anchor_term():
     outputs = {"rgb": torch.full((4, 3), 0.5), "torso_alpha": torch.full((4, 1), 0.5)}
-    losses = torso_losses(outputs, torch.zeros(4, 3), torch.tensor(2.0), ERNeRFModelConfig(anchor_weight=3.0))
+    losses = torso_losses(outputs, torch.zeros(4, 3), torch.tensor(2.0), TorsoConfig(anchor_weight=3.0))
     torch.testing.assert_close(losses["torso_rgb_loss"], torch.tensor(0.25))
     torch.testing.assert_close(losses["anchor_loss"], torch.tensor(6.0))
     assert losses["torso_alpha_entropy_loss"] > 0

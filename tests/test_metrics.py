@@ -212,8 +212,9 @@ def test_lmd_on_a_real_face_measures_the_mouth_shift(astronaut):
 
 
 def test_mouth_landmarks_take_float_renders_and_small_images(astronaut):
+    from sample_clip import portrait
+
     from ernerf_ns.metrics.lmd import mouth_landmarks
-    from ernerf_ns.process.sample_clip import portrait
 
     as_float = torch.from_numpy(astronaut.astype(np.float32) / 255)
     assert np.allclose(mouth_landmarks(as_float), mouth_landmarks(astronaut))

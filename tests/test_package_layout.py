@@ -13,7 +13,7 @@ LAYERS = (
     {"layout", "audio", "face", "fields"},
     {"data", "metrics"},
     {"models"},
-    {"pipeline", "trainer", "process", "synthetic", "portrait_pasteback", "baselines", "in_process"},
+    {"pipeline", "trainer", "process", "synthetic", "portrait_pasteback", "in_process"},
     {"config", "render_video"},
 )
 """Bottom first: a module imports from its own layer or lower ones (file formats and face models below the data

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+from sample_clip import make_clip, speech_like
 
 from ernerf_ns.audio import speech_models as audio_models
 from ernerf_ns.audio.speech_models import FEATURE_FILE, speech_model_features, speech_model_frames
@@ -12,7 +13,6 @@ from ernerf_ns.process.audio_track import SILENT_DBFS, audio_source, loudness_db
 from ernerf_ns.process.config import ProcessConfig
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.runner import run
-from ernerf_ns.process.sample_clip import make_clip, speech_like
 from ernerf_ns.process.video import probe_video
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from sample_clip import make_clip
 
 from ernerf_ns.process import runner
 from ernerf_ns.process.cli import main
 from ernerf_ns.process.config import ProcessConfig
 from ernerf_ns.process.runner import MANIFEST, run
-from ernerf_ns.process.sample_clip import make_clip
 from ernerf_ns.process.steps import STEP_NAMES as STEPS
 from ernerf_ns.process.steps import step_frames
 

@@ -150,9 +150,10 @@ def test_bad_checkpoints_are_named(tmp_path):
 
 def test_pipeline_parses_with_a_checkpoint_instead_of_the_rules(tmp_path):
     pytest.importorskip("mediapipe", reason="mediapipe not installed (run ./setup.sh)")
+    from sample_clip import make_clip
+
     from ernerf_ns.process.config import ProcessConfig
     from ernerf_ns.process.runner import run
-    from ernerf_ns.process.sample_clip import make_clip
 
     _tiny_checkpoint(tmp_path / "79999_iter.pth")
     video = make_clip(tmp_path / "clip.mp4", 12, 96)

@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from sample_clip import make_clip
 
 from ernerf_ns.face.landmarks import FACE_OVAL
 from ernerf_ns.process.cli import main
 from ernerf_ns.process.config import ProcessConfig
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.runner import run
-from ernerf_ns.process.sample_clip import make_clip
 from ernerf_ns.process.steps import STEP_NAMES as STEPS
 
 pytest.importorskip("mediapipe", reason="mediapipe not installed (run ./setup.sh)")

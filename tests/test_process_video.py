@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from sample_clip import make_clip
 
 from ernerf_ns.process.config import ProcessConfig
 from ernerf_ns.process.crop import auto_crop, check_crop, parse_crop
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.runner import run
-from ernerf_ns.process.sample_clip import make_clip
 from ernerf_ns.process.video import count_frames, probe_video
 
 

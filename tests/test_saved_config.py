@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
 
-from ernerf_ns.config import ernerf_method
+from ernerf_ns.config import ernerf_method, ernerf_tiny_method
+from ernerf_ns.models.torso_config import TorsoConfig
 from ernerf_ns.saved_config import UntrustedConfigError, load_config
 
 
@@ -58,3 +60,19 @@ def test_a_file_that_is_not_yaml_is_named(tmp_path):
     path.write_text("{unclosed: [")
     with pytest.raises(UntrustedConfigError, match="config.yml"):
         load_config(path)
+
+
+FLAT_TORSO_CONFIG = Path(__file__).parent / "data" / "config_flat_torso.yml"
+"""ernerf-tiny's config.yml as written before the torso settings moved into `torso` (torso_num_levels: 8, ...)."""
+
+
+@pytest.mark.parametrize("reader", ["ernerf-render", "ns-commands"])
+def test_a_config_yml_of_an_earlier_version_keeps_its_torso_settings(reader):
+    if reader == "ernerf-render":
+        config = load_config(FLAT_TORSO_CONFIG)
+    else:
+        config = yaml.load(FLAT_TORSO_CONFIG.read_text(), Loader=yaml.Loader)
+    model = config.pipeline.model
+    assert model.torso == TorsoConfig(num_levels=8, log2_hashmap_size=12, max_resolution=256)
+    assert model.torso == ernerf_tiny_method.config.pipeline.model.torso
+    assert not [name for name in vars(model) if name.startswith("torso_") or name == "anchor_weight"]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ernerf_ns.baselines import mean_colour_baseline_psnr
 from ernerf_ns.config import ernerf_tiny_method
 from ernerf_ns.in_process import train
+from ernerf_ns.metrics.baselines import mean_colour_baseline_psnr
 from ernerf_ns.synthetic import make_synthetic_portrait
 
 TRAIN_STEPS = 600

@@ -28,6 +28,13 @@ def premultiplied_over(rgb: Image, alpha: Image, background: Image) -> Image:
     return rgb + (1 - alpha) * background
 
 
+def frame_backdrop(background: Image, torso_rgba: Optional[Image] = None) -> Image:
+    """What a frame's head goes over when no learned torso is drawn: the frame's own torso layer
+    (torso_imgs/<i>.png) over bc.jpg, or bc.jpg alone for a folder without torso layers. The head stages train
+    against it, `head_psnr` scores against it, and `ernerf-render` draws an `ernerf-head` model over it."""
+    return background if torso_rgba is None else alpha_over(torso_rgba, background)
+
+
 def portrait_layers(
     head_rgb: Tensor,
     accumulation: Tensor,

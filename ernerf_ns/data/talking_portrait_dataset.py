@@ -12,7 +12,7 @@ from nerfstudio.data.datasets.base_dataset import InputDataset
 from PIL import Image
 from torch import Tensor
 
-from ernerf_ns.data.compositing import alpha_over
+from ernerf_ns.data.compositing import frame_backdrop
 from ernerf_ns.layout.errors import DatasetError
 
 
@@ -58,13 +58,13 @@ class TalkingPortraitDataset(InputDataset):
                 f"frames' {(height, width)}"
             )
         torso_filenames = self.metadata.get("torso_filenames")
+        torso = None
         if torso_filenames is not None:
             torso = load_image(torso_filenames[idx], "RGBA")
             if torso.shape[:2] != (height, width):
                 raise DatasetError(f"{torso_filenames[idx]}: size differs from the frame's {(height, width)}")
-            background = alpha_over(torso, background)
         return {
-            "background": background,
+            "background": frame_backdrop(background, torso),
             "face_mask": rect_mask(self.metadata["face_rects"][idx], height, width),
             "lips_mask": rect_mask(self.metadata["lips_rects"][idx], height, width),
         }

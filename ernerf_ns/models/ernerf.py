@@ -38,6 +38,7 @@ from ernerf_ns.models.frame_renderer import FrameRenderer, pixel_centres
 from ernerf_ns.models.losses import head_losses, torso_losses
 from ernerf_ns.models.occupancy_grid import PackedOccupancyGrid
 from ernerf_ns.models.precision import bf16_autocast
+from ernerf_ns.models.torso_config import TorsoConfig, nest_flat_torso_settings
 from ernerf_ns.models.viewer_controls import attach_viewer_controls
 from ernerf_ns.models.viewer_state import ViewerState
 from ernerf_ns.stages import Stage, StageSchedule
@@ -117,20 +118,8 @@ class ERNeRFModelConfig(ModelConfig):
     lpips_backbone_weights: Optional[Path] = None
     """AlexNet weights for LPIPS; default torchvision's cached file. Without them the lips stage uses a
     multi-scale SSIM loss and ns-eval skips LPIPS (never downloaded)."""
-    torso_num_levels: int = 16
-    """Torso hash-grid levels (2 features each)."""
-    torso_log2_hashmap_size: int = 16
-    """Torso hash-table entries per level, log2."""
-    torso_base_resolution: int = 16
-    """Coarsest torso grid resolution."""
-    torso_max_resolution: int = 2048
-    """Finest torso grid resolution."""
-    torso_individual_dim: int = 8
-    """Per-training-frame torso code size."""
-    torso_alpha_entropy_weight: float = 1e-4
-    """Weight of the torso alpha entropy loss (each pixel torso or not)."""
-    anchor_weight: float = 1.0
-    """Weight of the regulariser keeping the pose-encoding anchors' homogeneous coordinate at 1."""
+    torso: TorsoConfig = field(default_factory=TorsoConfig)
+    """The torso field's sizes and the torso stage's loss weights."""
     fast_render: bool = True
     """Full images (viewer, ernerf-render, ns-render, ns-eval) through the frame renderer: conditioning once per
     frame, only the pixels inside the projected box of the occupied cells marched, all in one sampling call.
@@ -141,6 +130,10 @@ class ERNeRFModelConfig(ModelConfig):
     render_weight_threshold: float = 1e-4
     """With fast_render, samples whose volume-rendering weight is at most this skip the colour and uncertainty
     networks and count as black: each moves its pixel by at most this much (0: every sample is coloured)."""
+
+    def __setstate__(self, state: dict) -> None:
+        """config.yml files of earlier versions name the torso settings flat (`torso_num_levels`, ...)."""
+        self.__dict__.update(nest_flat_torso_settings(state))
 
 
 class ERNeRFModel(Model):
@@ -195,11 +188,11 @@ class ERNeRFModel(Model):
                 )
             self.torso_field = TorsoField(
                 num_frames=self.num_train_data,
-                individual_dim=self.config.torso_individual_dim,
-                num_levels=self.config.torso_num_levels,
-                log2_hashmap_size=self.config.torso_log2_hashmap_size,
-                base_resolution=self.config.torso_base_resolution,
-                max_resolution=self.config.torso_max_resolution,
+                individual_dim=self.config.torso.individual_dim,
+                num_levels=self.config.torso.num_levels,
+                log2_hashmap_size=self.config.torso.log2_hashmap_size,
+                base_resolution=self.config.torso.base_resolution,
+                max_resolution=self.config.torso.max_resolution,
                 implementation=self.config.hash_implementation,
             )
             self.torso_field.grid.use_compile = self.config.compile_hash_grid
@@ -545,7 +538,7 @@ class ERNeRFModel(Model):
     def _torso_losses(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Dict[str, Tensor]:
         assert self.torso_field is not None
         anchors = self.torso_field.pose_encoding.anchor_regulariser()
-        return torso_losses(outputs, self._target(batch), anchors, self.config)
+        return torso_losses(outputs, self._target(batch), anchors, self.config.torso)
 
     def _lips_perceptual(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Tensor:
         """LPIPS (or its documented fallback) between rendered and true lips patches."""
@@ -563,6 +556,13 @@ class ERNeRFModel(Model):
             self.__dict__["_lpips"] = None if module is None else module.to(self.device)
         return self.__dict__["_lpips"]
 
+    def head_composite(self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]) -> Tensor:
+        """The rendered head over the frame's backdrop (`frame_backdrop`: its own torso layer over bc.jpg),
+        the image `head_psnr` scores; the full render where the batch carries no backdrop."""
+        if "background" not in batch:
+            return outputs["rgb"]
+        return premultiplied_over(outputs["head_rgb"], outputs["accumulation"], batch["background"].to(self.device))
+
     def get_image_metrics_and_images(
         self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]
     ) -> Tuple[Dict[str, float], Dict[str, Tensor]]:
@@ -570,9 +570,7 @@ class ERNeRFModel(Model):
         over the frame's own torso layer, as ER-NeRF evaluates its head stage. Before the torso stage the full
         portrait is that same head composite."""
         image = batch["image"][..., :3].to(self.device)
-        head = outputs["rgb"]
-        if "background" in batch:
-            head = premultiplied_over(outputs["head_rgb"], outputs["accumulation"], batch["background"].to(self.device))
+        head = self.head_composite(outputs, batch)
         rgb = outputs["rgb"] if "torso" in outputs else head
         gt_chw = torch.moveaxis(image, -1, 0)[None]
         rgb_chw = torch.moveaxis(rgb, -1, 0)[None].clamp(0, 1)

@@ -11,6 +11,7 @@ from torch import Tensor
 
 if TYPE_CHECKING:
     from ernerf_ns.models.ernerf import ERNeRFModelConfig
+    from ernerf_ns.models.torso_config import TorsoConfig
 
 
 def binary_entropy(alpha: Float[Tensor, "*bs 1"]) -> Float[Tensor, ""]:
@@ -58,12 +59,12 @@ def torso_losses(
     outputs: Dict[str, Tensor],
     target: Float[Tensor, "num_rays 3"],
     anchor_regulariser: Float[Tensor, ""],
-    config: ERNeRFModelConfig,
+    config: TorsoConfig,
 ) -> Dict[str, Tensor]:
     """The torso stage's losses: the torso-over-bc composite against the dataset's torso layer, alpha entropy,
     and the pose-encoding anchors' regulariser."""
     return {
         "torso_rgb_loss": (outputs["rgb"] - target).pow(2).mean(),
-        "torso_alpha_entropy_loss": config.torso_alpha_entropy_weight * binary_entropy(outputs["torso_alpha"]),
+        "torso_alpha_entropy_loss": config.alpha_entropy_weight * binary_entropy(outputs["torso_alpha"]),
         "anchor_loss": config.anchor_weight * anchor_regulariser,
     }

@@ -1,6 +1,6 @@
 """A short talking-head clip made from scikit-image's astronaut portrait (a real face mediapipe finds).
 
-For tests, the benchmark and trying the pipeline without a video of one's own: the portrait sways
+For the tests and `benchmarks/process_speed.py`: the portrait sways
 by small known similarity transforms and a speech-like tone plays. Options produce the awkward
 cases real videos have (other frame rates, no sound, a silent sound track, two people, frames
 without a face, a small speaker in a wide frame).
