@@ -241,3 +241,13 @@ def test_cli_reports_errors_in_one_line(tmp_path: Path, monkeypatch: pytest.Monk
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
     assert str(tmp_path) in err and "\n" not in err and "Traceback" not in err
+
+
+def test_overwriting_a_longer_set_leaves_no_stale_frames_and_keeps_the_users_files(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    make_synthetic_portrait(out, frames=8, size=32, write_video=False)
+    (out / "ori_imgs" / "mine.lms").write_text("keep")
+    make_synthetic_portrait(out, frames=4, size=32, write_video=False, overwrite=True)
+    for sub, suffix in (("ori_imgs", ".jpg"), ("ori_imgs", ".lms"), ("parsing", ".png"), ("gt_imgs", ".jpg")):
+        assert sorted(p.name for p in (out / sub).glob(f"[0-9]*{suffix}")) == [f"{i}{suffix}" for i in range(4)]
+    assert (out / "ori_imgs" / "mine.lms").read_text() == "keep"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -111,3 +112,19 @@ class PortraitFolder:
     def process_manifest(self) -> Path:
         """`ernerf-process`'s record of its finished steps."""
         return self.root / ".ernerf_process.json"
+
+
+def clear_frames(folder: Path, suffixes: Iterable[str]) -> None:
+    """Remove the numbered frame files an earlier run wrote in `folder`, so that rewriting it with fewer frames
+    leaves no stale ones (`ernerf-process` steps and `ernerf-synthetic --overwrite` both rewrite folders).
+
+    Only the names the layout gives frames go: `<i><suffix>` for i = 0, 1, ... while any of them exists (frames
+    are written in order from 0, so they form an unbroken sequence, even an interrupted run's). A user's own
+    files in the folder (`mine.lms`, `holiday.png`) are never touched.
+    """
+    suffixes = tuple(suffixes)
+    i = 0
+    while found := [p for p in (folder / f"{i}{s}" for s in suffixes) if p.is_file()]:
+        for path in found:
+            path.unlink()
+        i += 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 from rich.console import Console
@@ -59,18 +58,3 @@ class Context:
         if not path.is_file():
             raise ProcessError(f"{path}: missing; run the 'landmarks' step first")
         return np.load(path)
-
-
-def clear_frames(folder: Path, suffixes: Iterable[str]) -> None:
-    """Remove a step's old per-frame outputs so a rerun with fewer frames leaves no stale files.
-
-    Only the names this tool writes go: `<i><suffix>` for i = 0, 1, ... while any of them exists (every
-    step writes its frames in order from 0, so its files, even an interrupted run's, form an unbroken
-    sequence). A user's own files in the folder (`mine.lms`, `holiday.png`) are never touched.
-    """
-    suffixes = tuple(suffixes)
-    i = 0
-    while found := [p for p in (folder / f"{i}{s}" for s in suffixes) if p.is_file()]:
-        for path in found:
-            path.unlink()
-        i += 1

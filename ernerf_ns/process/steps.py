@@ -21,6 +21,7 @@ from ernerf_ns.face.landmarks import TRACKING_POINTS, mesh_to_68
 from ernerf_ns.layout.audio_features import write_feature_file
 from ernerf_ns.layout.blink import write_au_csv
 from ernerf_ns.layout.crop import CropRecord
+from ernerf_ns.layout.folder import clear_frames
 from ernerf_ns.layout.landmarks import write_landmarks
 from ernerf_ns.layout.parsing import BACKGROUND, read_parsing, write_parsing
 from ernerf_ns.layout.track_params import read_track_params, track_params_to_transforms, write_track_params
@@ -29,7 +30,7 @@ from ernerf_ns.process import background as background_mod
 from ernerf_ns.process import blink, crop, landmarks, torso, tracking
 from ernerf_ns.process.audio_track import SILENT_DBFS, audio_source, loudness_dbfs, write_wav
 from ernerf_ns.process.config import ProcessConfig, StepName
-from ernerf_ns.process.context import Context, clear_frames
+from ernerf_ns.process.context import Context
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.parsing import parse_frame
 from ernerf_ns.process.video import (
