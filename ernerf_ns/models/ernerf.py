@@ -318,7 +318,9 @@ class ERNeRFModel(Model):
         features = (self.audio_features[windows] - self.audio_mean) / self.audio_std
         return self.audio_encoder(features, smooth=smooth)[inverse]
 
-    def _conditioning(self, ray_bundle: RayBundle) -> Tuple[Tensor, Tensor, Tensor]:
+    def conditioning(self, ray_bundle: RayBundle) -> Tuple[Tensor, Tensor, Tensor]:
+        """Audio code, eye value and head individual code per ray: from the rays' metadata, else the viewer's
+        audio frame and eye. The frame renderer applies this rule to one ray per frame."""
         num_rays = len(ray_bundle)
         meta = ray_bundle.metadata
         device = ray_bundle.origins.device
@@ -331,10 +333,10 @@ class ERNeRFModel(Model):
             eye = meta["eye"].reshape(num_rays, 1).float()
         else:
             eye = torch.full((num_rays, 1), self.viewer_state.eye, device=device)
-        individual = self.field.individual_codes[self._code_indices(ray_bundle, len(self.field.individual_codes))]
+        individual = self.field.individual_codes[self.code_indices(ray_bundle, len(self.field.individual_codes))]
         return self._audio_codes(audio_index), eye, individual
 
-    def _code_indices(self, ray_bundle: RayBundle, num_codes: int) -> Int[Tensor, " num_rays"]:
+    def code_indices(self, ray_bundle: RayBundle, num_codes: int) -> Int[Tensor, " num_rays"]:
         """Row of an individual-code table per ray: the training frame's own while training, else the fixed one."""
         num_rays = len(ray_bundle)
         meta = ray_bundle.metadata
@@ -367,7 +369,7 @@ class ERNeRFModel(Model):
             t_starts, t_ends, density, ray_indices, num_rays, use_nerfacc=self.config.marcher == "nerfacc"
         )
 
-    def _background_at(self, ray_bundle: RayBundle) -> Float[Tensor, "num_rays 3"]:
+    def background_at(self, ray_bundle: RayBundle) -> Float[Tensor, "num_rays 3"]:
         """bc.jpg at each ray's pixel (bilinear, so any render size works); its mean colour without pixels."""
         num_rays = len(ray_bundle)
         coords = ray_bundle.metadata.get("pixel_coords")
@@ -391,7 +393,7 @@ class ERNeRFModel(Model):
             return self.torso_field(
                 meta["pixel_coords"].reshape(num_rays, 2) * 2 - 1,
                 meta["camera_to_world"].reshape(num_rays, 3, 4),
-                codes[self._code_indices(ray_bundle, len(codes))],
+                codes[self.code_indices(ray_bundle, len(codes))],
             )
 
     def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
@@ -402,7 +404,7 @@ class ERNeRFModel(Model):
             if torso is None:
                 raise ValueError("torso-stage rays need pixel_coords and camera_to_world metadata")
             return {
-                "rgb": layer_over(torso["rgb"], torso["alpha"], self._background_at(ray_bundle)),
+                "rgb": layer_over(torso["rgb"], torso["alpha"], self.background_at(ray_bundle)),
                 "torso_alpha": torso["alpha"],
                 "torso_deformation": torso["deformation"],
             }
@@ -416,7 +418,7 @@ class ERNeRFModel(Model):
         torso = self._torso(ray_bundle) if self.torso_ready else None
         state = self.viewer_state
         layers = portrait_layers(
-            head_rgb, accumulation, self._background_at(ray_bundle), torso, state.show_torso, state.show_background
+            head_rgb, accumulation, self.background_at(ray_bundle), torso, state.show_torso, state.show_background
         )
         return {**layers, **outputs}
 
@@ -424,7 +426,7 @@ class ERNeRFModel(Model):
         """March the head field: premultiplied head colour, accumulation, depth, attention maps."""
         num_rays = len(ray_bundle)
         origins, directions = ray_bundle.origins.reshape(-1, 3), ray_bundle.directions.reshape(-1, 3)
-        audio, eye, individual = self._conditioning(ray_bundle)
+        audio, eye, individual = self.conditioning(ray_bundle)
         ray_indices, t_starts, t_ends = self.march(origins, directions)
         t_mid = (t_starts + t_ends)[:, None] / 2
         positions = origins[ray_indices] + directions[ray_indices] * t_mid

@@ -199,7 +199,7 @@ def _one_ray(metadata: Dict[str, Tensor], device: torch.device) -> RayBundle:
 def frame_conditioning(model: ERNeRFModel, camera: Cameras) -> FrameConditioning:
     """The first camera's audio code, eye value and individual codes.
 
-    Computed by the model's own rules (`_conditioning`, `_code_indices`) on one ray carrying the camera's
+    Computed by the model's own rules (`conditioning`, `code_indices`) on one ray carrying the camera's
     metadata, so cameras without metadata get the viewer's audio frame and eye exactly as in the chunked path.
     """
     device = model.device
@@ -210,11 +210,11 @@ def frame_conditioning(model: ERNeRFModel, camera: Cameras) -> FrameConditioning
         if isinstance(value, Tensor) and value.numel() > 0
     }
     ray = _one_ray(metadata, device)
-    audio, eye, head_code = model._conditioning(ray)
+    audio, eye, head_code = model.conditioning(ray)
     torso_code = None
     if model.torso_field is not None:
         codes = model.torso_field.individual_codes
-        torso_code = codes[model._code_indices(ray, len(codes))]
+        torso_code = codes[model.code_indices(ray, len(codes))]
     return FrameConditioning(audio=audio, eye=eye, head_code=head_code, torso_code=torso_code)
 
 
@@ -393,7 +393,7 @@ class FrameRenderer:
                 pixel_area=ray.pixel_area.expand(len(coords), 1),
                 metadata={"pixel_coords": coords},
             )
-            return model._background_at(pixels).reshape(height, width, 3)
+            return model.background_at(pixels).reshape(height, width, 3)
 
         return self._background.get(image, (height, width), resample)
 
