@@ -184,8 +184,7 @@ def pose_source(pipeline, poses: Literal["train", "val", "static"]) -> PoseSourc
     dataset = pipeline.datamanager.eval_dataset if poses == "val" else pipeline.datamanager.train_dataset
     cameras, meta = dataset.cameras, dataset.metadata
     eye, torso = meta["eye_values"], meta.get("torso_filenames")
-    # The dataparser names each frame's image gt_imgs/<img_id>.jpg.
-    frame_ids = np.array([int(Path(name).stem) for name in dataset.image_filenames], dtype=np.int64)
+    frame_ids = meta["img_ids"].numpy().astype(np.int64)
     if poses == "static":
         return PoseSource(cameras[0:1], eye, torso[:1] if torso is not None else None, frame_ids[:1])
     return PoseSource(cameras, eye, torso, frame_ids)

@@ -27,7 +27,7 @@ from ernerf_ns.audio.logmel import SAMPLE_RATE, load_audio, logmel_features
 from ernerf_ns.audio.windows import VIDEO_FPS
 from ernerf_ns.layout.audio_features import write_feature_file
 from ernerf_ns.layout.blink import AU45_CLOSED, write_au_csv
-from ernerf_ns.layout.folder import PortraitFolder, clear_frames
+from ernerf_ns.layout.folder import PortraitFolder
 from ernerf_ns.layout.head_pose import euler_to_matrix
 from ernerf_ns.layout.landmarks import write_landmarks
 from ernerf_ns.layout.mp4 import open_mp4
@@ -382,7 +382,7 @@ def _prepare_folder(folder: PortraitFolder, overwrite: bool) -> None:
         if not overwrite:
             raise FileExistsError(f"{out}: folder is not empty (pass overwrite=True / --overwrite to write into it)")
         for sub in folder.frame_dirs:  # a longer earlier set leaves no stale frames behind
-            clear_frames(sub, (".jpg", ".png", ".lms"))
+            folder.clear_frames(sub)
     for sub in folder.frame_dirs:
         sub.mkdir(parents=True, exist_ok=True)
 

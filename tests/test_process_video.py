@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from sample_clip import make_clip
 
+from ernerf_ns.layout.folder import PortraitFolder
 from ernerf_ns.process.config import ProcessConfig
 from ernerf_ns.process.crop import auto_crop, check_crop, parse_crop
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.runner import run
-from ernerf_ns.process.video import count_frames, probe_video
+from ernerf_ns.process.video import probe_video
 
 
 def _mediapipe_available() -> bool:
@@ -35,7 +36,7 @@ def test_other_frame_rates_are_resampled_to_25_fps(tmp_path):
     info = probe_video(video)
     assert info.fps == pytest.approx(30) and info.has_audio
     _run(video, tmp_path / "out", only=("frames",), size=64)
-    assert count_frames(tmp_path / "out" / "ori_imgs") == 30
+    assert PortraitFolder(tmp_path / "out").count_frames() == 30
     assert (tmp_path / "out" / "out.mp4").is_file()  # ER-NeRF keeps the input beside the data as <name>.mp4
     record = json.loads((tmp_path / "out" / "crop.json").read_text())
     assert record == {"video_size": [96, 96], "crop": None, "frame_size": [64, 64]}

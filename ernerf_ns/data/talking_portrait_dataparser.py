@@ -131,6 +131,7 @@ class TalkingPortraitDataParser(DataParser):
                 "eyes_rects": torch.from_numpy(rects["eyes"]),
                 "audio_indices": torch.from_numpy(aud_ids),
                 "eye_values": torch.from_numpy(eye),
+                "img_ids": torch.from_numpy(img_ids),
             },
         )
 

@@ -45,6 +45,19 @@ class PortraitFolder:
     def torso_dir(self) -> Path:
         return self.root / "torso_imgs"
 
+    def frame_suffixes(self, directory: Path) -> tuple[str, ...]:
+        """The kinds of per-frame file the layout puts in one of `frame_dirs`."""
+        return {
+            self.frames_dir: (".jpg", ".lms"),
+            self.parsing_dir: (".png",),
+            self.gt_dir: (".jpg",),
+            self.torso_dir: (".png",),
+        }[directory]
+
+    def clear_frames(self, directory: Path) -> None:
+        """`clear_frames` of one of `frame_dirs`, for the kinds of file the layout puts there."""
+        clear_frames(directory, self.frame_suffixes(directory))
+
     @property
     def frame_dirs(self) -> tuple[Path, ...]:
         """The folders that hold one file (or two) per frame."""
@@ -53,6 +66,18 @@ class PortraitFolder:
     def frame(self, img_id: int) -> Path:
         """The video frame as extracted (after any crop and resize)."""
         return self.frames_dir / f"{img_id}.jpg"
+
+    @property
+    def frame_pattern(self) -> Path:
+        """`frame`'s paths as an ffmpeg output pattern (`ori_imgs/%d.jpg`, numbered from 0 with -start_number 0)."""
+        return self.frames_dir / "%d.jpg"
+
+    def count_frames(self) -> int:
+        """Number of consecutive frames from 0 (`frame(0)`, `frame(1)`, ...) on disk."""
+        count = 0
+        while self.frame(count).is_file():
+            count += 1
+        return count
 
     def landmarks(self, img_id: int) -> Path:
         return self.frames_dir / f"{img_id}.lms"

@@ -12,7 +12,7 @@ from rich.text import Text
 from ernerf_ns.layout.folder import PortraitFolder
 from ernerf_ns.process.config import ProcessConfig
 from ernerf_ns.process.errors import ProcessError
-from ernerf_ns.process.video import VideoInfo, count_frames, read_frame
+from ernerf_ns.process.video import VideoInfo, read_frame
 
 
 class Context:
@@ -24,16 +24,15 @@ class Context:
         self.folder = PortraitFolder(config.out_dir)
         self.video = video
         self.console = console
-        self.images = self.folder.frames_dir
 
     def num_frames(self) -> int:
-        count = count_frames(self.images)
+        count = self.folder.count_frames()
         if count == 0:
-            raise ProcessError(f"{self.images}: no frames; run the 'frames' step first")
+            raise ProcessError(f"{self.folder.frames_dir}: no frames; run the 'frames' step first")
         return count
 
     def frame_size(self) -> tuple[int, int]:
-        height, width = read_frame(self.images, 0).shape[:2]
+        height, width = read_frame(self.folder, 0).shape[:2]
         return width, height
 
     def progress(self, items: Iterable, total: int, description: str) -> Iterable:

@@ -10,6 +10,7 @@ import numpy as np
 from jaxtyping import Float
 
 from ernerf_ns.face.mediapipe_models import NUM_MESH_POINTS, FaceMesh
+from ernerf_ns.layout.folder import PortraitFolder
 from ernerf_ns.process.errors import ProcessError
 from ernerf_ns.process.video import read_frame
 
@@ -57,9 +58,9 @@ def fill_gaps(mesh: Float[np.ndarray, "frames 478 3"], found: np.ndarray, max_ga
 
 
 def detect_landmarks(
-    folder: Path, num_frames: int, max_gap: int = 2, progress: Callable[[Iterable[int]], Iterable[int]] = iter
+    folder: PortraitFolder, num_frames: int, max_gap: int = 2, progress: Callable[[Iterable[int]], Iterable[int]] = iter
 ) -> tuple[Float[np.ndarray, "frames 478 3"], np.ndarray]:
-    """Run the face mesh over `folder/<i>.jpg`; raise on a second face or on a long run without a face.
+    """Run the face mesh over the folder's frames; raise on a second face or on a long run without a face.
 
     Returns the landmarks and the indices of frames whose landmarks were interpolated.
     """
@@ -69,9 +70,7 @@ def detect_landmarks(
         for i in progress(range(num_frames)):
             faces = face_mesh(read_frame(folder, i))
             if len(faces) > 1:
-                raise ProcessError(
-                    f"{folder / f'{i}.jpg'}: two faces in frame {i}; use --crop x,y,w,h to keep one speaker"
-                )
+                raise ProcessError(f"{folder.frame(i)}: two faces in frame {i}; use --crop x,y,w,h to keep one speaker")
             if faces:
                 mesh[i], found[i] = faces[0], True
-    return fill_gaps(mesh, found, max_gap, folder), np.flatnonzero(~found)
+    return fill_gaps(mesh, found, max_gap, folder.frames_dir), np.flatnonzero(~found)

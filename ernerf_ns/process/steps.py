@@ -21,7 +21,6 @@ from ernerf_ns.face.landmarks import TRACKING_POINTS, mesh_to_68
 from ernerf_ns.layout.audio_features import write_feature_file
 from ernerf_ns.layout.blink import write_au_csv
 from ernerf_ns.layout.crop import CropRecord
-from ernerf_ns.layout.folder import clear_frames
 from ernerf_ns.layout.landmarks import write_landmarks
 from ernerf_ns.layout.parsing import BACKGROUND, read_parsing, write_parsing
 from ernerf_ns.layout.track_params import read_track_params, track_params_to_transforms, write_track_params
@@ -36,7 +35,6 @@ from ernerf_ns.process.parsing import parse_frame
 from ernerf_ns.process.video import (
     MIN_FRAMES,
     copy_video,
-    count_frames,
     extract_frames,
     read_frame,
     read_image,
@@ -80,8 +78,8 @@ def step_frames(ctx: Context) -> str:
             f"{info.path}: frames are {width}x{height}, not square, and --size {cfg.size} makes square frames; "
             "pass --crop auto (or --crop x,y,w,h) or --size 0 to keep the frame as it is"
         )
-    clear_frames(ctx.images, [".jpg", ".lms"])
-    count = extract_frames(info.path, ctx.images, spec, cfg.size, VIDEO_FPS)
+    ctx.folder.clear_frames(ctx.folder.frames_dir)
+    count = extract_frames(info.path, ctx.folder, spec, cfg.size, VIDEO_FPS)
     if count < MIN_FRAMES:
         raise ProcessError(
             f"{info.path}: video too short ({count} frames at {VIDEO_FPS} fps); ER-NeRF's train/val split needs "
@@ -108,7 +106,7 @@ def step_audio(ctx: Context) -> str:
             "speech: use a video with speech or pass --audio FILE with the speaker's voice"
         )
         note += f"; silent ({level:.0f} dBFS RMS)"
-    frames = count_frames(ctx.images)
+    frames = ctx.folder.count_frames()
     if frames:
         gap = seconds - frames / VIDEO_FPS
         if abs(gap) > 0.5:
@@ -139,7 +137,7 @@ def step_features(ctx: Context) -> str:
 def step_landmarks(ctx: Context) -> str:
     num = ctx.num_frames()
     mesh, filled = landmarks.detect_landmarks(
-        ctx.images, num, ctx.config.max_missing_frames, lambda it: ctx.progress(it, num, "landmarks")
+        ctx.folder, num, ctx.config.max_missing_frames, lambda it: ctx.progress(it, num, "landmarks")
     )
     np.save(ctx.folder.face_mesh, mesh.astype(np.float32))
     for i in range(num):
@@ -170,21 +168,21 @@ def step_parsing(ctx: Context) -> str:
     num = ctx.num_frames()
     folder = ctx.folder
     folder.parsing_dir.mkdir(exist_ok=True)
-    clear_frames(folder.parsing_dir, [".png"])
+    folder.clear_frames(folder.parsing_dir)
     checkpoint = ctx.config.parsing_checkpoint
     if checkpoint is not None:
         from ernerf_ns.process.bisenet import bisenet_labels, load_bisenet
 
         model = load_bisenet(checkpoint)
         for i in ctx.progress(range(num), num, "parsing (BiSeNet)"):
-            write_parsing(folder.parsing(i), bisenet_labels(model, read_frame(ctx.images, i)))
+            write_parsing(folder.parsing(i), bisenet_labels(model, read_frame(ctx.folder, i)))
         return f"BiSeNet {checkpoint.name}"
     from ernerf_ns.face.mediapipe_models import PersonSegmenter
 
     mesh = ctx.mesh()
     with PersonSegmenter() as segment:
         for i in ctx.progress(range(num), num, "parsing"):
-            rgb = read_frame(ctx.images, i)
+            rgb = read_frame(ctx.folder, i)
             write_parsing(folder.parsing(i), parse_frame(rgb, segment(rgb), mesh[i]))
     return "selfie segmentation + face-mesh rules"
 
@@ -196,7 +194,7 @@ def step_background(ctx: Context) -> str:
 
     def pairs():
         for i in indices:
-            yield read_frame(ctx.images, i), read_parsing(ctx.folder.parsing(i)) == BACKGROUND
+            yield read_frame(ctx.folder, i), read_parsing(ctx.folder.parsing(i)) == BACKGROUND
 
     image = background_mod.estimate_background(
         pairs(), height, width, lambda it: ctx.progress(it, len(indices), "background")
@@ -209,12 +207,12 @@ def step_torso(ctx: Context) -> str:
     num = ctx.num_frames()
     folder = ctx.folder
     bg = read_image(folder.background, "run the 'background' step first")
-    for sub, suffix in ((folder.gt_dir, ".jpg"), (folder.torso_dir, ".png")):
+    for sub in (folder.gt_dir, folder.torso_dir):
         sub.mkdir(exist_ok=True)
-        clear_frames(sub, [suffix])
+        folder.clear_frames(sub)
     for i in ctx.progress(range(num), num, "gt + torso"):
         labels = read_parsing(folder.parsing(i))
-        gt = torso.ground_truth(read_frame(ctx.images, i), labels, bg)
+        gt = torso.ground_truth(read_frame(ctx.folder, i), labels, bg)
         write_image(folder.gt(i), gt)
         write_image(folder.torso(i), torso.torso_layer(gt, labels))
     return f"{num} gt_imgs, {num} torso_imgs"

@@ -12,6 +12,7 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
+from ernerf_ns.layout.folder import PortraitFolder
 from ernerf_ns.process.errors import ProcessError
 
 MIN_FRAMES = 11
@@ -94,22 +95,14 @@ def frame_filter(crop: tuple[int, int, int, int] | None, size: int, fps: float) 
 
 
 def extract_frames(
-    video: Path, out_folder: Path, crop: tuple[int, int, int, int] | None, size: int, fps: float = 25.0
+    video: Path, folder: PortraitFolder, crop: tuple[int, int, int, int] | None, size: int, fps: float = 25.0
 ) -> int:
-    """Write `out_folder/<i>.jpg` (i from 0, no padding, as ER-NeRF names them); return the frame count."""
-    out_folder.mkdir(parents=True, exist_ok=True)
+    """Write the folder's frames (`ori_imgs/<i>.jpg`, i from 0); return the frame count."""
+    folder.frames_dir.mkdir(parents=True, exist_ok=True)
     # -q:v 1 is ER-NeRF's own setting: near-lossless JPEGs, since every later step reads them.
     args = ["-i", str(video), "-vf", frame_filter(crop, size, fps), "-an", "-qmin", "1", "-q:v", "1"]
-    run_ffmpeg([*args, "-start_number", "0", str(out_folder / "%d.jpg")], video)
-    return count_frames(out_folder)
-
-
-def count_frames(folder: Path) -> int:
-    """Number of consecutive `<i>.jpg` frames from 0 in `folder`."""
-    count = 0
-    while (folder / f"{count}.jpg").is_file():
-        count += 1
-    return count
+    run_ffmpeg([*args, "-start_number", "0", str(folder.frame_pattern)], video)
+    return folder.count_frames()
 
 
 def read_image(path: Path, hint: str = "") -> np.ndarray:
@@ -120,9 +113,9 @@ def read_image(path: Path, hint: str = "") -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_frame(folder: Path, index: int) -> np.ndarray:
+def read_frame(folder: PortraitFolder, index: int) -> np.ndarray:
     """Frame `index` as RGB uint8 [H, W, 3]; a missing or corrupt file is reported by its index."""
-    path = folder / f"{index}.jpg"
+    path = folder.frame(index)
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise ProcessError(f"{path}: frame {index} is missing or not a readable image")
