@@ -4,14 +4,13 @@ gets back the grid's bits and threshold, and checkpoints written in the earlier 
 
 from __future__ import annotations
 
-import copy
 import io
 
 import pytest
 import torch
 from nerfstudio.pipelines.base_pipeline import Pipeline
+from tiny_pipeline import tiny_pipeline
 
-from ernerf_ns.config import ernerf_tiny_method
 from ernerf_ns.models.occupancy_grid import BITS_KEY, MEANS_KEY
 from ernerf_ns.synthetic import SyntheticPortrait
 
@@ -19,9 +18,7 @@ TABLES = [f"field.encoding.planes.{i}.params" for i in range(3)] + ["torso_field
 
 
 def _pipeline(synthetic_portrait: SyntheticPortrait) -> Pipeline:
-    config = copy.deepcopy(ernerf_tiny_method.config)
-    config.pipeline.datamanager.data = synthetic_portrait.path
-    return config.pipeline.setup(device="cpu", test_mode="val")
+    return tiny_pipeline(synthetic_portrait.path)
 
 
 @pytest.fixture(scope="module")

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import math
 
 import pytest
 import torch
+from tiny_pipeline import tiny_pipeline
 
-from ernerf_ns.config import ernerf_tiny_method
 from ernerf_ns.metrics.lmd_summary import lmd_terms, summarise_lmd
 
 
 @pytest.fixture(scope="module")
 def model(synthetic_portrait):
-    config = copy.deepcopy(ernerf_tiny_method.config)
-    config.pipeline.datamanager.data = synthetic_portrait.path
-    model = config.pipeline.setup(device="cpu", test_mode="val").model
+    model = tiny_pipeline(synthetic_portrait.path).model
     model.eval()
     return model
 

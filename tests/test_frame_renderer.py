@@ -10,8 +10,8 @@ import pytest
 import torch
 from nerfstudio.cameras.cameras import Cameras, CameraType
 from nerfstudio.pipelines.base_pipeline import Pipeline
+from tiny_pipeline import bare_camera, tiny_pipeline
 
-from ernerf_ns.config import ernerf_tiny_method
 from ernerf_ns.models.ernerf import ERNeRFModel
 from ernerf_ns.models.frame_renderer import PixelBox, head_box_pixels, occupied_box, pinhole_rays
 from ernerf_ns.synthetic import SyntheticPortrait
@@ -35,9 +35,7 @@ def pipeline(synthetic_portrait: SyntheticPortrait) -> Pipeline:
     regions (sample weights from 1e-5 to 0.3, a few per cent under the colour-skip threshold), and an
     ellipsoid of occupied cells leaves rays inside the head box that hit nothing.
     """
-    config = copy.deepcopy(ernerf_tiny_method.config)
-    config.pipeline.datamanager.data = synthetic_portrait.path
-    pipeline = config.pipeline.setup(device="cpu", test_mode="val")
+    pipeline = tiny_pipeline(synthetic_portrait.path)
     model = pipeline.model
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -70,20 +68,6 @@ def _camera(val_camera: Cameras, size: int = RENDER_SIZE, pull_back: float = PUL
     camera.rescale_output_resolution(size / float(camera.height))
     camera.camera_to_worlds[0, :, 3] += pull_back * camera.camera_to_worlds[0, :, 2]
     return camera
-
-
-def _bare(camera: Cameras) -> Cameras:
-    """The same camera without metadata, as the viewer and camera paths make them."""
-    return Cameras(
-        camera_to_worlds=camera.camera_to_worlds,
-        fx=camera.fx,
-        fy=camera.fy,
-        cx=camera.cx,
-        cy=camera.cy,
-        width=camera.width,
-        height=camera.height,
-        camera_type=CameraType.PERSPECTIVE,
-    )
 
 
 def _render_both(model: ERNeRFModel, camera: Cameras, threshold: float = 0.0):
@@ -216,7 +200,7 @@ def test_layer_switches_composite_as_the_chunked_path(
 def test_camera_without_metadata_renders_the_viewer_conditioning(model: ERNeRFModel, val_camera: Cameras, monkeypatch):
     monkeypatch.setattr(model.viewer_state, "audio_index", 7)
     monkeypatch.setattr(model.viewer_state, "eye", 0.8)
-    fast, chunked = _render_both(model, _bare(_camera(val_camera)))
+    fast, chunked = _render_both(model, bare_camera(_camera(val_camera)))
     _assert_same_outputs(fast, chunked)
 
 
@@ -262,4 +246,4 @@ def test_colour_skip_moves_each_pixel_by_at_most_its_skipped_weight(model: ERNeR
 def test_fast_render_off_is_the_chunked_path(model: ERNeRFModel, val_camera: Cameras, monkeypatch):
     monkeypatch.setattr(model.config, "fast_render", False)
     monkeypatch.setattr(model, "get_outputs_for_camera_chunked", lambda camera, obb_box=None: {"chunked": True})
-    assert model.get_outputs_for_camera(_bare(val_camera)) == {"chunked": True}
+    assert model.get_outputs_for_camera(bare_camera(val_camera)) == {"chunked": True}

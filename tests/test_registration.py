@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from nerfstudio.cameras.cameras import Cameras, CameraType
 from nerfstudio.pipelines.base_pipeline import Pipeline
 from nerfstudio.plugins.registry import discover_methods
 from nerfstudio.plugins.registry_dataparser import discover_dataparsers
 from nerfstudio.utils.eval_utils import eval_setup
+from tiny_pipeline import bare_camera
 
 from ernerf_ns.synthetic import SyntheticPortrait
 
@@ -91,16 +91,7 @@ def test_loaded_model_renders_a_camera_without_metadata(loaded_pipeline: tuple[P
     """The viewer and ns-render camera paths build bare cameras: no audio index, eye or frame index."""
     pipeline, _, _ = loaded_pipeline
     val = pipeline.datamanager.eval_dataset.cameras[0:1]
-    bare = Cameras(
-        camera_to_worlds=val.camera_to_worlds,
-        fx=val.fx,
-        fy=val.fy,
-        cx=val.cx,
-        cy=val.cy,
-        width=val.width,
-        height=val.height,
-        camera_type=CameraType.PERSPECTIVE,
-    ).to(pipeline.device)
+    bare = bare_camera(val).to(pipeline.device)
     assert bare.metadata is None
     outputs = pipeline.model.get_outputs_for_camera(bare)
     assert_is_image(outputs["rgb"], int(val.height), int(val.width))

@@ -9,6 +9,7 @@ import shutil
 import pytest
 import torch
 from nerfstudio.cameras.rays import RayBundle
+from tiny_pipeline import tiny_pipeline
 
 from ernerf_ns.config import ernerf_tiny_method
 from ernerf_ns.data.talking_portrait_dataparser import TalkingPortraitDataParserConfig
@@ -46,10 +47,7 @@ def test_pose_encoding_moves_with_the_head():
 
 @pytest.fixture(scope="module")
 def model(synthetic_portrait):
-    config = copy.deepcopy(ernerf_tiny_method.config)
-    config.pipeline.datamanager.data = synthetic_portrait.path
-    pipeline = config.pipeline.setup(device="cpu", test_mode="val")
-    model = pipeline.model
+    model = tiny_pipeline(synthetic_portrait.path).model
     model.update_to_step(model.config.stages.torso_start)  # the torso is part of renders from here on
     model.eval()
     return model

@@ -3,18 +3,17 @@ the render of the viewer's bare cameras; kept out of checkpoints."""
 
 from __future__ import annotations
 
-import copy
 import io
 
 import numpy as np
 import pytest
 import torch
-from nerfstudio.cameras.cameras import Cameras, CameraType
+from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.pipelines.base_pipeline import Pipeline
 from nerfstudio.viewer.utils import parse_object
 from nerfstudio.viewer.viewer_elements import ViewerControl, ViewerElement
+from tiny_pipeline import bare_camera, tiny_pipeline
 
-from ernerf_ns.config import ernerf_tiny_method
 from ernerf_ns.models.viewer_controls import TrainingViewOnConnect
 from ernerf_ns.synthetic import SyntheticPortrait
 
@@ -23,9 +22,7 @@ RENDER_SIZE = 32
 
 
 def _build_pipeline(portrait: SyntheticPortrait) -> Pipeline:
-    config = copy.deepcopy(ernerf_tiny_method.config)
-    config.pipeline.datamanager.data = portrait.path
-    return config.pipeline.setup(device="cpu", test_mode="val")
+    return tiny_pipeline(portrait.path)
 
 
 @pytest.fixture(scope="module")
@@ -40,17 +37,7 @@ def pipeline(synthetic_portrait: SyntheticPortrait) -> Pipeline:
 def _bare_camera(pipeline: Pipeline) -> Cameras:
     """A val camera without metadata, as the viewer builds them, at RENDER_SIZE² pixels."""
     val = pipeline.datamanager.eval_dataset.cameras[0:1]
-    scale = RENDER_SIZE / float(val.height)
-    return Cameras(
-        camera_to_worlds=val.camera_to_worlds,
-        fx=val.fx * scale,
-        fy=val.fy * scale,
-        cx=val.cx * scale,
-        cy=val.cy * scale,
-        width=RENDER_SIZE,
-        height=RENDER_SIZE,
-        camera_type=CameraType.PERSPECTIVE,
-    )
+    return bare_camera(val, scale=RENDER_SIZE / float(val.height), size=RENDER_SIZE)
 
 
 def _render(pipeline: Pipeline) -> torch.Tensor:
