@@ -38,6 +38,7 @@ from ernerf_ns.errors import UserError
 from ernerf_ns.layout.audio_features import load_feature_file
 from ernerf_ns.layout.crop import read_crop_record
 from ernerf_ns.layout.mp4 import open_mp4
+from ernerf_ns.models.ernerf import ERNeRFModel
 from ernerf_ns.portrait_pasteback import list_full_frames, paste_into_full_frames, read_full_frame
 from ernerf_ns.saved_config import load_config, newest_checkpoint
 
@@ -226,22 +227,32 @@ def render_frames(
     )
     background = model.background_image.cpu()
     for i in tqdm(range(num_frames), desc="rendering", unit="frame", disable=not progress):
-        outputs = model.get_outputs_for_camera(cameras[i : i + 1].to(model.device))
-        if model.torso_ready:
-            # Trained through the torso stage: the model's own head over its pose-driven torso over bc.jpg.
-            rgb = outputs["rgb"].clamp(0, 1)
-        else:
-            head, acc = outputs["head_rgb"].cpu(), outputs["accumulation"].cpu()
-            if background.shape[:2] != head.shape[:2]:
-                raise RenderError(
-                    f"bc.jpg is {tuple(background.shape[:2])} but the camera renders {tuple(head.shape[:2])}"
-                )
-            torso = None
-            if source.torso_filenames is not None:
-                torso = load_image(source.torso_filenames[pose_indices[i]], "RGBA")
-            rgb = composite(head, acc, background, torso)
-        # To uint8 where the frame was rendered: a quarter of the bytes to copy off the GPU.
-        yield (rgb * 255).round().to(torch.uint8).cpu().numpy()
+        yield render_frame(model, cameras[i : i + 1], source, int(pose_indices[i]), background)
+
+
+def render_frame(
+    model: ERNeRFModel,
+    camera: Cameras,
+    source: PoseSource,
+    pose_index: int,
+    background: Float[Tensor, "height width 3"],
+) -> np.ndarray:
+    """One uint8 [H, W, 3] frame of `camera` (which carries its audio index and eye): the model's own head over
+    its torso over bc.jpg once trained through the torso stage, else its head over pose frame `pose_index`'s
+    torso layer over bc.jpg (`background`, on the CPU)."""
+    outputs = model.get_outputs_for_camera(camera.to(model.device))
+    if model.torso_ready:
+        rgb = outputs["rgb"].clamp(0, 1)
+    else:
+        head, acc = outputs["head_rgb"].cpu(), outputs["accumulation"].cpu()
+        if background.shape[:2] != head.shape[:2]:
+            raise RenderError(f"bc.jpg is {tuple(background.shape[:2])} but the camera renders {tuple(head.shape[:2])}")
+        torso = None
+        if source.torso_filenames is not None:
+            torso = load_image(source.torso_filenames[pose_index], "RGBA")
+        rgb = composite(head, acc, background, torso)
+    # To uint8 where the frame was rendered: a quarter of the bytes to copy off the GPU.
+    return (rgb * 255).round().to(torch.uint8).cpu().numpy()
 
 
 FRAME_QUEUE_SIZE = 4
