@@ -56,12 +56,17 @@ def pingpong_indices(num_frames: int, num_poses: int) -> np.ndarray:
 
     Playing the pose frames back and forth keeps the head motion continuous however long the audio is.
     """
+    return pingpong(np.arange(num_frames, dtype=np.int64), num_poses)
+
+
+def pingpong(frames: np.ndarray, num_poses: int) -> np.ndarray:
+    """`pingpong_indices` at the given video frame numbers (a stream's frames, counted from its start)."""
     if num_poses < 1:
         raise ValueError(f"need at least one pose, got {num_poses}")
     if num_poses == 1:
-        return np.zeros(num_frames, dtype=np.int64)
+        return np.zeros(len(frames), dtype=np.int64)
     period = 2 * (num_poses - 1)
-    phase = np.arange(num_frames, dtype=np.int64) % period
+    phase = np.asarray(frames, dtype=np.int64) % period
     return np.where(phase < num_poses, phase, period - phase)
 
 

@@ -14,7 +14,7 @@ LAYERS = (
     {"data", "metrics"},
     {"models"},
     {"pipeline", "trainer", "process", "synthetic", "portrait_pasteback", "in_process"},
-    {"config", "render_video"},
+    {"config", "render_video", "live"},
 )
 """Bottom first: a module imports from its own layer or lower ones (file formats and face models below the data
 and metrics that read them, the model above its fields, the commands on top)."""

@@ -17,7 +17,7 @@ SAMPLE_RATE = 16000
 """ER-NeRF's audio rate (aud.wav is 16 kHz mono)."""
 N_MELS = 32
 """Mel bands: ER-NeRF's loader expects 32 channels in aud.npy."""
-_TARGET_RMS = 0.1
+TARGET_RMS = 0.1
 """Loudness the waveform is normalised to, so features do not depend on recording gain."""
 
 
@@ -35,11 +35,18 @@ def load_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return wav.astype(np.float32)
 
 
-def logmel_frames(wav: np.ndarray, sample_rate: int = SAMPLE_RATE, n_mels: int = N_MELS) -> np.ndarray:
-    """Log-mel energies at 50 Hz, [num_audio_frames, n_mels], roughly zero-mean and unit-scale."""
-    rms = float(np.sqrt(np.mean(np.square(wav), dtype=np.float64)))
-    if rms > 1e-8:
-        wav = wav * (_TARGET_RMS / rms)
+def logmel_frames(
+    wav: np.ndarray, sample_rate: int = SAMPLE_RATE, n_mels: int = N_MELS, normalise: bool = True
+) -> np.ndarray:
+    """Log-mel energies at 50 Hz, [num_audio_frames, n_mels], roughly zero-mean and unit-scale.
+
+    normalise=False skips the whole-file loudness normalisation, for callers that set the gain
+    themselves (the live stream cannot know the whole file's RMS).
+    """
+    if normalise:
+        rms = float(np.sqrt(np.mean(np.square(wav), dtype=np.float64)))
+        if rms > 1e-8:
+            wav = wav * (TARGET_RMS / rms)
     hop = sample_rate // AUDIO_FPS
     mel = librosa.feature.melspectrogram(
         y=wav, sr=sample_rate, n_fft=2 * hop, hop_length=hop, win_length=2 * hop, n_mels=n_mels, center=True

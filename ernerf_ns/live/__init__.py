@@ -1,0 +1,1 @@
+"""Live mode: speech streamed in, lip-synced frames out in real time."""

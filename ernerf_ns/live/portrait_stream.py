@@ -1,0 +1,146 @@
+"""The live mode's renderer: a trained model's frames driven by speech as it arrives, one per 40 ms of audio.
+
+A video frame is rendered once its feature window is complete (`StreamingLogMel`: 160 ms of audio past the
+frame's time) and `lookahead_frames` more windows are, since ER-NeRF's audio smoothing reads the codes of
+frames -4 … +3 around it: 3 gives the offline render's frames exactly, fewer trade lip sync for latency.
+Silence is streamed like speech: fed zeros, the model shows the mouth at rest it learned from the pauses of
+its training clip, while the pose and blink tracks run on with the frame count, so that going from idle to
+speech and back has no jump.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import numpy as np
+import torch
+from jaxtyping import Float, UInt8
+from nerfstudio.pipelines.base_pipeline import Pipeline
+
+from ernerf_ns.audio.windows import VIDEO_FPS
+from ernerf_ns.errors import UserError
+from ernerf_ns.live.stream_features import SAMPLES_PER_VIDEO_FRAME, FeatureWindows, StreamingLogMel, as_samples
+from ernerf_ns.render_video import eye_track, pingpong, pose_source, render_cameras, render_frame
+
+EXTRACTOR = "logmel"
+"""The features the live mode computes as audio arrives; models trained on others are refused."""
+
+
+class LiveError(UserError):
+    """A live session cannot run as asked (the model's features, a setting)."""
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    """One video frame and the sound that plays with it."""
+
+    index: int
+    """Video frame number since the stream began (25 fps)."""
+    image: UInt8[np.ndarray, "height width 3"]
+    """The rendered frame, as `ernerf-render` writes it."""
+    audio: Float[np.ndarray, " 640"]
+    """The frame's 40 ms of the input, 16 kHz float32 (zeros past the end of a flushed stream)."""
+
+
+class PortraitStream:
+    """Push 16 kHz mono samples, get the frames they complete (see the module docstring for when).
+
+    poses, eye, eye_value: as `ernerf-render`'s `--poses`, `--eye`, `--eye-value`.
+    gain: None normalises loudness on the fly (`StreamingLogMel`); a number fixes it, and with the offline
+    path's gain (0.1 / the file's RMS) the frames are `ernerf-render`'s.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        poses: Literal["train", "val", "static"] = "train",
+        eye: Literal["auto", "fixed"] = "auto",
+        eye_value: Optional[float] = None,
+        lookahead_frames: int = 3,
+        gain: Optional[float] = None,
+    ) -> None:
+        model = pipeline.model
+        if model.audio_extractor != EXTRACTOR:
+            raise LiveError(
+                f"this model was trained on '{model.audio_extractor}' audio features; the live mode computes "
+                f"'{EXTRACTOR}' features as audio arrives, so it needs a model trained on them (ernerf-process's "
+                "default)"
+            )
+        window = model.config.audio_window
+        self._before, most_ahead = window // 2, window - window // 2 - 1
+        if not 0 <= lookahead_frames <= most_ahead:
+            raise LiveError(
+                f"lookahead_frames must be 0 … {most_ahead} (the audio smoothing's reach), got {lookahead_frames}"
+            )
+        self.model = model
+        self.lookahead_frames = lookahead_frames
+        self.features = StreamingLogMel(gain=gain)
+        self.source = pose_source(pipeline, poses)
+        self._static = poses == "static"
+        self._eye_mode: Literal["auto", "fixed"] = eye
+        self._eye_value = float(model.viewer_state.eye if eye_value is None else eye_value)
+        self._background = model.background_image.cpu()
+        self._windows: deque[np.ndarray] = deque()
+        """Feature windows of frames `_first_window` … (the ones a next frame's smoothing may still read)."""
+        self._first_window = 0
+        self._audio = np.zeros(0, np.float32)
+        """Input samples from the start of frame `next_frame` on."""
+        self.next_frame = 0
+        """The next frame to render."""
+
+    @property
+    def latency_seconds(self) -> float:
+        """Audio that must arrive past a frame's time before it renders: features plus look-ahead."""
+        return self.features.latency_seconds + self.lookahead_frames / VIDEO_FPS
+
+    def push(self, pcm: np.ndarray) -> list[LiveFrame]:
+        """Add samples (float, or int16 PCM); render and return the frames they complete, in order."""
+        samples = as_samples(pcm)
+        self._audio = np.concatenate([self._audio, samples])
+        self._add(self.features.push(samples))
+        return self._render_ready(final=False)
+
+    def flush(self) -> list[LiveFrame]:
+        """End the stream: render the frames still waiting, smoothing clamped at the end as offline."""
+        self._add(self.features.flush())
+        return self._render_ready(final=True)
+
+    def _add(self, windows: FeatureWindows) -> None:
+        self._windows.extend(windows.features)
+
+    @property
+    def _num_windows(self) -> int:
+        return self._first_window + len(self._windows)
+
+    def _render_ready(self, final: bool) -> list[LiveFrame]:
+        frames = []
+        while self.next_frame < self._num_windows and (
+            final or self.next_frame + self.lookahead_frames < self._num_windows
+        ):
+            frames.append(self._render(self.next_frame))
+            self.next_frame += 1
+            while self._first_window < self.next_frame - self._before:
+                self._windows.popleft()
+                self._first_window += 1
+        return frames
+
+    def _render(self, index: int) -> LiveFrame:
+        # The features table holds the frames the smoothing of `index` may read, and no frame past the look-ahead,
+        # so the codes do not depend on how the audio was chunked; the table's ends clamp the smoothing window as
+        # a clip's ends do offline.
+        last = min(index + self.lookahead_frames, self._num_windows - 1)
+        table = np.stack([self._windows[i - self._first_window] for i in range(self._first_window, last + 1)])
+        self.model.set_audio_features(torch.from_numpy(table), EXTRACTOR)
+        frame = np.array([index])
+        pose = pingpong(frame, len(self.source.cameras))
+        eye_pose = pingpong(frame, len(self.source.eye_values)) if self._static else pose
+        eye = eye_track(self.source.eye_values, eye_pose, self._eye_mode, self._eye_value)
+        camera = render_cameras(self.source.cameras, pose, eye)
+        camera.metadata["audio_index"] = torch.tensor([[float(index - self._first_window)]])
+        image = render_frame(self.model, camera, self.source, int(pose[0]), self._background)
+        audio = self._audio[:SAMPLES_PER_VIDEO_FRAME]
+        self._audio = self._audio[SAMPLES_PER_VIDEO_FRAME:]
+        audio = np.pad(audio, (0, SAMPLES_PER_VIDEO_FRAME - len(audio)))
+        return LiveFrame(index=index, image=image, audio=audio)
