@@ -120,3 +120,20 @@ def test_a_model_trained_on_other_audio_features_is_refused_by_name(pipeline, mo
 def test_a_look_ahead_beyond_the_smoothing_window_is_refused(pipeline):
     with pytest.raises(LiveError, match="lookahead_frames must be 0 … 3"):
         PortraitStream(pipeline, lookahead_frames=4)
+
+
+def test_frames_skipped_to_keep_up_keep_their_sound_and_the_stream_its_place(pipeline):
+    wav = _speech()
+    every, skipping = (
+        PortraitStream(pipeline, poses="static", eye="fixed"),
+        PortraitStream(pipeline, poses="static", eye="fixed"),
+    )
+    half = len(wav) // 2
+    skipped = skipping.push(wav[:half], render=False)
+    assert skipped and all(f.image is None for f in skipped)
+    rendered = every.push(wav[:half])
+    assert [f.index for f in skipped] == [f.index for f in rendered]
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(skipped, rendered, strict=True))
+    later, expected = skipping.push(wav[half:]) + skipping.flush(), every.push(wav[half:]) + every.flush()
+    assert [f.index for f in later] == [f.index for f in expected]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(later, expected, strict=True))

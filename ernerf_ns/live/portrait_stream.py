@@ -38,8 +38,8 @@ class LiveFrame:
 
     index: int
     """Video frame number since the stream began (25 fps)."""
-    image: UInt8[np.ndarray, "height width 3"]
-    """The rendered frame, as `ernerf-render` writes it."""
+    image: Optional[UInt8[np.ndarray, "height width 3"]]
+    """The rendered frame, as `ernerf-render` writes it; None for a frame skipped to keep up (see `push`)."""
     audio: Float[np.ndarray, " 640"]
     """The frame's 40 ms of the input, 16 kHz float32 (zeros past the end of a flushed stream)."""
 
@@ -95,17 +95,18 @@ class PortraitStream:
         """Audio that must arrive past a frame's time before it renders: features plus look-ahead."""
         return self.features.latency_seconds + self.lookahead_frames / VIDEO_FPS
 
-    def push(self, pcm: np.ndarray) -> list[LiveFrame]:
-        """Add samples (float, or int16 PCM); render and return the frames they complete, in order."""
+    def push(self, pcm: np.ndarray, render: bool = True) -> list[LiveFrame]:
+        """Add samples (float, or int16 PCM); return the frames they complete, in order, rendered unless `render`
+        is False: a server that falls behind real time skips frames but keeps their sound."""
         samples = as_samples(pcm)
         self._audio = np.concatenate([self._audio, samples])
         self._add(self.features.push(samples))
-        return self._render_ready(final=False)
+        return self._render_ready(final=False, render=render)
 
     def flush(self) -> list[LiveFrame]:
         """End the stream: render the frames still waiting, smoothing clamped at the end as offline."""
         self._add(self.features.flush())
-        return self._render_ready(final=True)
+        return self._render_ready(final=True, render=True)
 
     def _add(self, windows: FeatureWindows) -> None:
         self._windows.extend(windows.features)
@@ -114,17 +115,26 @@ class PortraitStream:
     def _num_windows(self) -> int:
         return self._first_window + len(self._windows)
 
-    def _render_ready(self, final: bool) -> list[LiveFrame]:
+    def _render_ready(self, final: bool, render: bool) -> list[LiveFrame]:
         frames = []
         while self.next_frame < self._num_windows and (
             final or self.next_frame + self.lookahead_frames < self._num_windows
         ):
-            frames.append(self._render(self.next_frame))
+            frames.append(self._render(self.next_frame) if render else self._skip(self.next_frame))
             self.next_frame += 1
             while self._first_window < self.next_frame - self._before:
                 self._windows.popleft()
                 self._first_window += 1
         return frames
+
+    def _skip(self, index: int) -> LiveFrame:
+        return LiveFrame(index=index, image=None, audio=self._take_audio())
+
+    def _take_audio(self) -> np.ndarray:
+        """The next frame's 40 ms of input, zero-padded past the end of a flushed stream."""
+        audio = self._audio[:SAMPLES_PER_VIDEO_FRAME]
+        self._audio = self._audio[SAMPLES_PER_VIDEO_FRAME:]
+        return np.pad(audio, (0, SAMPLES_PER_VIDEO_FRAME - len(audio)))
 
     def _render(self, index: int) -> LiveFrame:
         # The features table holds the frames the smoothing of `index` may read, and no frame past the look-ahead,
@@ -140,7 +150,4 @@ class PortraitStream:
         camera = render_cameras(self.source.cameras, pose, eye)
         camera.metadata["audio_index"] = torch.tensor([[float(index - self._first_window)]])
         image = render_frame(self.model, camera, self.source, int(pose[0]), self._background)
-        audio = self._audio[:SAMPLES_PER_VIDEO_FRAME]
-        self._audio = self._audio[SAMPLES_PER_VIDEO_FRAME:]
-        audio = np.pad(audio, (0, SAMPLES_PER_VIDEO_FRAME - len(audio)))
-        return LiveFrame(index=index, image=image, audio=audio)
+        return LiveFrame(index=index, image=image, audio=self._take_audio())
