@@ -422,7 +422,8 @@ def _load_pipeline(config_path: Path):
         raise RenderError(f"{config_path}: not the config.yml of a Nerfstudio training run")
     if config.method_name not in ERNERF_METHODS:
         raise RenderError(
-            f"{config_path}: a '{config.method_name}' run; ernerf-render drives models of {', '.join(ERNERF_METHODS)}"
+            f"{config_path}: a '{config.method_name}' run; ernerf-render and ernerf-live drive models of "
+            f"{', '.join(ERNERF_METHODS)}"
         )
     config.pipeline.datamanager._target = all_methods[config.method_name].pipeline.datamanager._target
     config.load_dir = config.get_checkpoint_dir()
