@@ -103,7 +103,7 @@ def _looking_down_z(distance: float, cx: float = 50.0) -> Cameras:
 
 
 HEAD_BOX = torch.tensor([[-1.0, -1.0, -0.5], [1.0, 1.0, 0.5]])
-"""ER-NeRF's head box in nerfstudio's frame (DESIGN §3)."""
+"""ER-NeRF's head box in nerfstudio's frame (the dataparser's scene box; README, Conventions)."""
 
 
 def test_head_box_is_the_projected_rectangle_with_a_pixel_of_margin():

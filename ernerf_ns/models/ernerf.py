@@ -46,7 +46,7 @@ from ernerf_ns.stages import Stage, StageSchedule
 
 @dataclass
 class ERNeRFModelConfig(ModelConfig):
-    """ER-NeRF's model; defaults are ER-NeRF's (DESIGN §4)."""
+    """ER-NeRF's model; defaults are ER-NeRF's (the README's Methods table lists where a method departs)."""
 
     _target: Type = field(default_factory=lambda: ERNeRFModel)
     enable_collider: bool = False
