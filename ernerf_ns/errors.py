@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import sys
 from types import TracebackType
-from typing import Optional, Type
+from typing import Callable, Optional, Type
 
 
 class UserError(Exception):
@@ -62,3 +62,16 @@ def install_error_hook() -> None:
 
     hook._ernerf_hook = True  # type: ignore[attr-defined]
     sys.excepthook = hook
+
+
+def run_command(name: str, action: Callable[[], None]) -> int:
+    """Exit status of one of our console commands running `action`: 0; 1 with one `name: error: ...` line for
+    an error the user can fix (or a file-system refusal or bad value); 130, quietly, on Ctrl-C."""
+    try:
+        action()
+    except KeyboardInterrupt:
+        return 130
+    except (UserError, OSError, ValueError) as err:
+        print(f"{name}: error: {err}", file=sys.stderr)
+        return 1
+    return 0

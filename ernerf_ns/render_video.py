@@ -34,7 +34,7 @@ from ernerf_ns.audio.speech_models import EXTRACTOR
 from ernerf_ns.audio.windows import VIDEO_FPS
 from ernerf_ns.data.compositing import frame_backdrop, premultiplied_over
 from ernerf_ns.data.talking_portrait_dataset import load_image
-from ernerf_ns.errors import UserError
+from ernerf_ns.errors import UserError, run_command
 from ernerf_ns.layout.audio_features import load_feature_file
 from ernerf_ns.layout.crop import read_crop_record
 from ernerf_ns.layout.mp4 import open_mp4
@@ -441,14 +441,9 @@ def _load_pipeline(config_path: Path):
 
 
 def main(args: Optional[list] = None) -> int:
-    """Parse `args` (default: sys.argv), render; print one error line and return 1 on failure."""
+    """Parse `args` (default: sys.argv), render; print one error line and return 1 on failure, 130 on Ctrl-C."""
     config = tyro.cli(RenderConfig, args=args, description=RenderConfig.__doc__)
-    try:
-        config.main()
-    except (UserError, OSError, ValueError) as err:
-        print(f"ernerf-render: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return run_command("ernerf-render", config.main)
 
 
 def entrypoint() -> None:

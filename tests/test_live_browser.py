@@ -12,12 +12,11 @@ from typing import Callable, Iterator, TypeVar
 import numpy as np
 import pytest
 import soundfile
-import torch
 from sample_clip import speech_like
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from tiny_pipeline import tiny_pipeline
+from tiny_pipeline import audio_sensitive_pipeline
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE
 from ernerf_ns.live.portrait_stream import PortraitStream
@@ -52,22 +51,9 @@ def _wait(condition: Callable[[], T], what: str, timeout: float = WAIT_S) -> T:
 
 @pytest.fixture(scope="module")
 def server(synthetic_portrait: SyntheticPortrait) -> Iterator[LiveServer]:
-    """The live server on an untrained ernerf-tiny head made audio-sensitive (as in test_live_portrait), static
-    pose and fixed eye, so that only the audio changes the frames."""
-    pipeline = tiny_pipeline(synthetic_portrait.path)
-    model = pipeline.model
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for table in model.field.encoding.parameters():
-            table.copy_(torch.rand(table.shape, generator=generator) * 2 - 1)
-        model.field.sigma_net.layers[-1].weight[0] *= 150
-        model.field.region_attention.aud_ch_att.layers[-1].weight *= 50
-        binaries = model.occupancy_grid.binaries
-        centres = (torch.arange(binaries.shape[-1]) + 0.5) / binaries.shape[-1] * 2 - 1
-        x, y, z = torch.meshgrid(centres, centres, centres, indexing="ij")
-        binaries[0] = (x / 0.8) ** 2 + (y / 0.9) ** 2 + z**2 < 1
-    model.update_to_step(model.config.audio_smoothing_start_step + 1)
-    pipeline.eval()
+    """The live server on an untrained, audio-sensitive ernerf-tiny head, with static pose and fixed eye, so that
+    only the audio changes the frames."""
+    pipeline = audio_sensitive_pipeline(synthetic_portrait.path)
     with LiveServer(PortraitStream(pipeline, poses="static", eye="fixed", eye_value=0.3), port=0) as live:
         yield live
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from nerfstudio.pipelines.base_pipeline import Pipeline
 from sample_clip import speech_like
-from tiny_pipeline import tiny_pipeline
+from tiny_pipeline import audio_sensitive_pipeline
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE, TARGET_RMS, logmel_features
 from ernerf_ns.live.portrait_stream import LiveError, PortraitStream
@@ -22,24 +22,7 @@ SECONDS = 0.8
 
 @pytest.fixture(scope="module")
 def pipeline(synthetic_portrait: SyntheticPortrait) -> Pipeline:
-    """An untrained ernerf-tiny head made audio-sensitive: unit-scale hash tables, a steep density head, strong
-    audio attention and an ellipsoid of occupied cells give a head whose frames change visibly with the audio
-    code; audio smoothing on, as after training."""
-    pipeline = tiny_pipeline(synthetic_portrait.path)
-    model = pipeline.model
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for table in model.field.encoding.parameters():
-            table.copy_(torch.rand(table.shape, generator=generator) * 2 - 1)
-        model.field.sigma_net.layers[-1].weight[0] *= 150
-        model.field.region_attention.aud_ch_att.layers[-1].weight *= 50
-        binaries = model.occupancy_grid.binaries
-        centres = (torch.arange(binaries.shape[-1]) + 0.5) / binaries.shape[-1] * 2 - 1
-        x, y, z = torch.meshgrid(centres, centres, centres, indexing="ij")
-        binaries[0] = (x / 0.8) ** 2 + (y / 0.9) ** 2 + z**2 < 1
-    model.update_to_step(model.config.audio_smoothing_start_step + 1)
-    pipeline.eval()
-    return pipeline
+    return audio_sensitive_pipeline(synthetic_portrait.path)
 
 
 def _stream(stream: PortraitStream, wav: np.ndarray, seed: int = 0) -> list:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import torch
 from nerfstudio.cameras.cameras import Cameras, CameraType
 from nerfstudio.pipelines.base_pipeline import Pipeline
 
@@ -34,3 +35,24 @@ def bare_camera(camera: Cameras, scale: float = 1.0, size: int | None = None) ->
         height=camera.height if size is None else size,
         camera_type=CameraType.PERSPECTIVE,
     )
+
+
+def audio_sensitive_pipeline(data: Path) -> Pipeline:
+    """An untrained `tiny_pipeline` whose frames change visibly with the audio, in eval mode: unit-scale hash
+    tables, a steep density head, strong audio attention and an ellipsoid of occupied cells, audio smoothing on
+    as after training. For tests of what the audio does to frames, without training a model."""
+    pipeline = tiny_pipeline(data)
+    model = pipeline.model
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for table in model.field.encoding.parameters():
+            table.copy_(torch.rand(table.shape, generator=generator) * 2 - 1)
+        model.field.sigma_net.layers[-1].weight[0] *= 150
+        model.field.region_attention.aud_ch_att.layers[-1].weight *= 50
+        binaries = model.occupancy_grid.binaries
+        centres = (torch.arange(binaries.shape[-1]) + 0.5) / binaries.shape[-1] * 2 - 1
+        x, y, z = torch.meshgrid(centres, centres, centres, indexing="ij")
+        binaries[0] = (x / 0.8) ** 2 + (y / 0.9) ** 2 + z**2 < 1
+    model.update_to_step(model.config.audio_smoothing_start_step + 1)
+    pipeline.eval()
+    return pipeline

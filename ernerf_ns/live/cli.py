@@ -16,7 +16,7 @@ from typing import Literal, Optional
 import tyro
 
 from ernerf_ns.audio.logmel import load_audio
-from ernerf_ns.errors import UserError
+from ernerf_ns.errors import run_command
 from ernerf_ns.live.portrait_stream import LiveError, PortraitStream
 from ernerf_ns.live.server import LiveServer
 from ernerf_ns.render_video import _load_pipeline
@@ -75,14 +75,7 @@ class LiveConfig:
 def main(args: Optional[list] = None) -> int:
     """Parse `args` (default: sys.argv) and serve; print one error line and return 1 on failure, 130 on Ctrl-C."""
     config = tyro.cli(LiveConfig, args=args, description=LiveConfig.__doc__)
-    try:
-        config.main()
-    except KeyboardInterrupt:
-        return 130
-    except (UserError, OSError, ValueError) as err:
-        print(f"ernerf-live: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return run_command("ernerf-live", config.main)
 
 
 def entrypoint() -> None:
