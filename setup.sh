@@ -86,7 +86,7 @@ command="${1:-}"
 [ $# -gt 0 ] && shift
 case "$command" in
   "")
-    say "ready: source .venv/bin/activate (ns-train, ns-viewer, ernerf-process, ernerf-render)" ;;
+    say "ready: source .venv/bin/activate (ns-train, ns-viewer, ernerf-process, ernerf-render, ernerf-live)" ;;
   demo)
     exec "$VPY" examples/train_synthetic.py --output outputs/demo "$@" ;;
   test)
