@@ -51,8 +51,13 @@ def logmel_frames(
     mel = librosa.feature.melspectrogram(
         y=wav, sr=sample_rate, n_fft=2 * hop, hop_length=hop, win_length=2 * hop, n_mels=n_mels, center=True
     )
-    # log10 of power spans about -10 (silence) to +1 (loud speech); this maps it to about [-1.5, 1].
-    return ((np.log10(mel.T + 1e-10) + 4.0) / 4.0).astype(np.float32)
+    return log_scale(mel.T)
+
+
+def log_scale(mel: np.ndarray) -> np.ndarray:
+    """Mel power to the features' scale, float32: log10 of power spans about -10 (silence) to +1 (loud speech);
+    this maps it to about [-1.5, 1]."""
+    return ((np.log10(mel + 1e-10) + 4.0) / 4.0).astype(np.float32)
 
 
 def logmel_features(

@@ -31,11 +31,17 @@ def window_features(
     """
     if frames.ndim != 2 or frames.shape[0] == 0:
         raise ValueError(f"expected a non-empty [num_audio_frames, channels] array, got shape {frames.shape}")
-    step = AUDIO_FPS / fps
-    centres = np.round(np.arange(num_video_frames) * step).astype(np.int64)
-    offsets = np.arange(window, dtype=np.int64) - window // 2
-    index = np.clip(centres[:, None] + offsets[None, :], 0, frames.shape[0] - 1)
+    index = window_indices(np.arange(num_video_frames), frames.shape[0], fps, window)
     return np.ascontiguousarray(frames[index], dtype=np.float32)
+
+
+def window_indices(
+    video_frames: Int[np.ndarray, " num"], num_audio_frames: int, fps: float = VIDEO_FPS, window: int = FEATURE_WINDOW
+) -> Int[np.ndarray, "num window"]:
+    """The audio frames of each video frame's window (`window_features`), clamped to the `num_audio_frames`."""
+    centres = np.round(np.asarray(video_frames) * (AUDIO_FPS / fps)).astype(np.int64)
+    offsets = np.arange(window, dtype=np.int64) - window // 2
+    return np.clip(centres[:, None] + offsets[None, :], 0, max(num_audio_frames - 1, 0))
 
 
 def smoothing_window(index: Int[Tensor, "*batch"], num_frames: int, size: int = 8) -> Int[Tensor, "*batch size"]:

@@ -15,8 +15,8 @@ import librosa
 import numpy as np
 from jaxtyping import Float, Int
 
-from ernerf_ns.audio.logmel import N_MELS, SAMPLE_RATE, TARGET_RMS
-from ernerf_ns.audio.windows import AUDIO_FPS, FEATURE_WINDOW, VIDEO_FPS
+from ernerf_ns.audio.logmel import N_MELS, SAMPLE_RATE, TARGET_RMS, log_scale
+from ernerf_ns.audio.windows import AUDIO_FPS, FEATURE_WINDOW, VIDEO_FPS, window_indices
 
 HOP = SAMPLE_RATE // AUDIO_FPS
 """Samples between audio frames (320)."""
@@ -163,7 +163,7 @@ class StreamingLogMel:
         gain = self._frame_gains(energy, real)
         # Power scales with gain², so scaling the mel energies equals scaling the samples, per frame.
         mel = mel * np.square(gain).astype(np.float32)[:, None]
-        frames = ((np.log10(mel + 1e-10) + 4.0) / 4.0).astype(np.float32)
+        frames = log_scale(mel)
         self._frames = np.concatenate([self._frames, frames])
         self._num_audio_frames += count
 
@@ -184,8 +184,7 @@ class StreamingLogMel:
     def _windows(self, end: int) -> FeatureWindows:
         """Windows of video frames `_next_video_frame` .. end-1; edge audio frames repeat, as `window_features`."""
         indices = np.arange(self._next_video_frame, max(end, self._next_video_frame), dtype=np.int64)
-        offsets = np.arange(FEATURE_WINDOW, dtype=np.int64) - _BEFORE
-        audio = np.clip(indices[:, None] * _STEP + offsets, 0, max(self._num_audio_frames - 1, 0))
+        audio = window_indices(indices, self._num_audio_frames)
         features = self._frames[audio - self._first_frame]
         self._next_video_frame = int(indices[-1]) + 1 if len(indices) else self._next_video_frame
         drop = max(0, self._next_video_frame * _STEP - _BEFORE) - self._first_frame
