@@ -51,16 +51,12 @@ class RenderError(UserError):
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
-def pingpong_indices(num_frames: int, num_poses: int) -> np.ndarray:
-    """Pose index of each of `num_frames` video frames: 0, 1, …, N-1, N-2, …, 1, 0, 1, … (N = num_poses).
+def pingpong(frames: np.ndarray, num_poses: int) -> np.ndarray:
+    """Pose index of each of the given video frames (counted from the start of a video or stream): 0, 1, …,
+    N-1, N-2, …, 1, 0, 1, … (N = num_poses).
 
     Playing the pose frames back and forth keeps the head motion continuous however long the audio is.
     """
-    return pingpong(np.arange(num_frames, dtype=np.int64), num_poses)
-
-
-def pingpong(frames: np.ndarray, num_poses: int) -> np.ndarray:
-    """`pingpong_indices` at the given video frame numbers (a stream's frames, counted from its start)."""
     if num_poses < 1:
         raise ValueError(f"need at least one pose, got {num_poses}")
     if num_poses == 1:
@@ -184,6 +180,15 @@ class PoseSource:
     frame_ids: np.ndarray
     """Frame number in the processed video (ER-NeRF's img_id) of each camera."""
 
+    def pose_indices(self, frames: np.ndarray) -> np.ndarray:
+        """The camera each of the given video frames is rendered from: the poses played back and forth."""
+        return pingpong(frames, len(self.cameras))
+
+    def eyes(self, frames: np.ndarray, mode: Literal["auto", "fixed"], value: float) -> Float[Tensor, " num"]:
+        """Eye value of each of the given video frames: the split's own track played back and forth (natural
+        blinks, also under a static pose) or one fixed value."""
+        return eye_track(self.eye_values, pingpong(frames, len(self.eye_values)), mode, value)
+
 
 def pose_source(pipeline, poses: Literal["train", "val", "static"]) -> PoseSource:
     """The chosen split's cameras, eye values and torso layers (static: the first training frame only)."""
@@ -198,7 +203,7 @@ def pose_source(pipeline, poses: Literal["train", "val", "static"]) -> PoseSourc
 
 def video_frame_ids(source: PoseSource, num_frames: int) -> np.ndarray:
     """Processed-video frame number of the pose used by each of `num_frames` rendered frames."""
-    return source.frame_ids[pingpong_indices(num_frames, len(source.cameras))]
+    return source.frame_ids[source.pose_indices(np.arange(num_frames))]
 
 
 def dataset_folder(pipeline) -> Path:
@@ -224,12 +229,10 @@ def render_frames(
     model.set_audio_features(features, model.audio_extractor)
     source = pose_source(pipeline, poses)
     num_frames = len(features)
-    pose_indices = pingpong_indices(num_frames, len(source.cameras))
-    eye_indices = pingpong_indices(num_frames, len(source.eye_values)) if poses == "static" else pose_indices
+    frames = np.arange(num_frames)
+    pose_indices = source.pose_indices(frames)
     value = float(model.viewer_state.eye if eye_value is None else eye_value)
-    cameras = render_cameras(
-        source.cameras, pose_indices, eye_track(source.eye_values, eye_indices, eye, value), smooth
-    )
+    cameras = render_cameras(source.cameras, pose_indices, source.eyes(frames, eye, value), smooth)
     background = model.background_image.cpu()
     for i in tqdm(range(num_frames), desc="rendering", unit="frame", disable=not progress):
         yield render_frame(model, cameras[i : i + 1], source, int(pose_indices[i]), background)

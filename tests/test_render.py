@@ -35,7 +35,7 @@ from ernerf_ns.render_video import (
     features_for_audio,
     fit_audio_length,
     main,
-    pingpong_indices,
+    pingpong,
     render_frames,
     smooth_poses,
 )
@@ -89,9 +89,9 @@ def _blocks(colours: np.ndarray, block: int) -> np.ndarray:
 
 # -- pure helpers ----------------------------------------------------------------------------------
 def test_pingpong_indices_play_the_poses_back_and_forth():
-    assert pingpong_indices(9, 3).tolist() == [0, 1, 2, 1, 0, 1, 2, 1, 0]
-    assert pingpong_indices(4, 1).tolist() == [0, 0, 0, 0]
-    long = pingpong_indices(1000, 7)
+    assert pingpong(np.arange(9), 3).tolist() == [0, 1, 2, 1, 0, 1, 2, 1, 0]
+    assert pingpong(np.arange(4), 1).tolist() == [0, 0, 0, 0]
+    long = pingpong(np.arange(1000), 7)
     assert long.min() == 0 and long.max() == 6
     assert np.abs(np.diff(long)).max() == 1, "consecutive frames never jump"
 
@@ -115,7 +115,7 @@ def test_smoothing_keeps_rotations_orthonormal_and_a_constant_trajectory_unchang
 
 def test_eye_track_follows_the_pose_frames_or_stays_fixed():
     eye = torch.tensor([0.0, 0.5, 1.0])
-    indices = pingpong_indices(5, 3)
+    indices = pingpong(np.arange(5), 3)
     assert eye_track(eye, indices, "auto", 0.3).tolist() == [0.0, 0.5, 1.0, 0.5, 0.0]
     assert torch.allclose(eye_track(eye, indices, "fixed", 0.3), torch.full((5,), 0.3))
 

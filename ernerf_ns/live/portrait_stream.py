@@ -22,7 +22,7 @@ from nerfstudio.pipelines.base_pipeline import Pipeline
 from ernerf_ns.audio.windows import VIDEO_FPS
 from ernerf_ns.errors import UserError
 from ernerf_ns.live.stream_features import SAMPLES_PER_VIDEO_FRAME, FeatureWindows, StreamingLogMel, as_samples
-from ernerf_ns.render_video import eye_track, pingpong, pose_source, render_cameras, render_frame
+from ernerf_ns.render_video import pose_source, render_cameras, render_frame
 
 EXTRACTOR = "logmel"
 """The features the live mode computes as audio arrives; models trained on others are refused."""
@@ -78,7 +78,6 @@ class PortraitStream:
         self.lookahead_frames = lookahead_frames
         self.features = StreamingLogMel(gain=gain)
         self.source = pose_source(pipeline, poses)
-        self._static = poses == "static"
         self._eye_mode: Literal["auto", "fixed"] = eye
         self._eye_value = float(model.viewer_state.eye if eye_value is None else eye_value)
         self._background = model.background_image.cpu()
@@ -144,10 +143,8 @@ class PortraitStream:
         table = np.stack([self._windows[i - self._first_window] for i in range(self._first_window, last + 1)])
         self.model.set_audio_features(torch.from_numpy(table), EXTRACTOR)
         frame = np.array([index])
-        pose = pingpong(frame, len(self.source.cameras))
-        eye_pose = pingpong(frame, len(self.source.eye_values)) if self._static else pose
-        eye = eye_track(self.source.eye_values, eye_pose, self._eye_mode, self._eye_value)
-        camera = render_cameras(self.source.cameras, pose, eye)
+        pose = self.source.pose_indices(frame)
+        camera = render_cameras(self.source.cameras, pose, self.source.eyes(frame, self._eye_mode, self._eye_value))
         camera.metadata["audio_index"] = torch.tensor([[float(index - self._first_window)]])
         image = render_frame(self.model, camera, self.source, int(pose[0]), self._background)
         return LiveFrame(index=index, image=image, audio=self._take_audio())
