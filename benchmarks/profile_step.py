@@ -8,6 +8,9 @@ Not a result line but a table, for choosing what to speed up next (the efficienc
 from __future__ import annotations
 
 import copy
+import cProfile
+import io
+import pstats
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -19,6 +22,19 @@ from timing import device_name, timed_steps  # sibling module in benchmarks/
 from ernerf_ns.config import ernerf_method
 from ernerf_ns.in_process import run_steps, setup_trainer
 from ernerf_ns.synthetic import synthetic_portrait_folder
+
+
+def python_profile(trainer, first: int, steps: int, rows: int) -> None:
+    """cProfile's table of the host-side functions over `steps` training steps, by cumulative time."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run_steps(trainer, first, steps)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(rows)
+    print(out.getvalue())
 
 
 @dataclass
@@ -35,11 +51,17 @@ class ProfileStep:
     """Operators listed."""
     hash_implementation: str = "tcnn"
     """Hash-grid backend (tcnn falls back to Triton without tinycudann)."""
+    compile_networks: bool = True
+    """torch.compile of the networks (the model's `compile_networks`)."""
+    python_rows: int = 0
+    """Also list the Python functions with the most cumulative host time over the profiled steps (cProfile):
+    the step is bound by host work on a GPU, and this says which of our (or nerfstudio's) code spends it."""
 
     def main(self) -> None:
         synthetic_portrait_folder(self.data, 200, 512)
         config = copy.deepcopy(ernerf_method.config)
         config.pipeline.model.hash_implementation = self.hash_implementation
+        config.pipeline.model.compile_networks = self.compile_networks
         if self.rays_per_batch:
             config.pipeline.datamanager.train_num_rays_per_batch = self.rays_per_batch
         trainer = setup_trainer(config, self.data, self.data.parent / "profile_runs", max_steps=10**6)
@@ -51,6 +73,8 @@ class ProfileStep:
             run_steps(trainer, self.warmup_steps, self.steps)
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
+        if self.python_rows:
+            python_profile(trainer, self.warmup_steps, self.steps, self.python_rows)
         averages = prof.key_averages()
         sorts = ["self_cpu_time_total"] + (["cuda_time_total"] if torch.cuda.is_available() else [])
         for sort in sorts:
@@ -61,7 +85,7 @@ class ProfileStep:
         rays = trainer.pipeline.datamanager.get_train_rays_per_batch()
         print(
             f"profile_step: {seconds / self.steps * 1000:.1f} ms/step unprofiled at {rays} rays "
-            f"({rays * self.steps / seconds:,.0f} rays/s); {device_name()}"
+            f"({rays * self.steps / seconds:,.0f} rays/s), compile_networks {self.compile_networks}; {device_name()}"
         )
 
 

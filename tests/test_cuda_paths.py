@@ -124,3 +124,46 @@ def test_frame_renderer_renders_the_chunked_paths_image(trained):
     assert exact_score > 60.0 and fast_score > 40.0 and gap < 0.005, (
         f"PSNR to the chunked path: float32 {exact_score:.1f} dB, bf16 {fast_score:.1f} dB; accumulation gap {gap:.4f}"
     )
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_compiled_networks_equal_eager_networks(bf16):
+    """torch.compile of the head field's networks and the audio encoder: same outputs and gradients."""
+    from ernerf_ns.fields.audio_encoder import AudioEncoder
+    from ernerf_ns.fields.head_field import ERNeRFHeadField
+
+    torch.manual_seed(0)
+    field = ERNeRFHeadField(num_frames=7, implementation="triton").cuda()
+    encoder = AudioEncoder(dim_in=32).cuda()
+    with torch.no_grad():
+        for p in field.encoding.parameters():
+            p.normal_(0, 0.3)
+    features = torch.randn(40, 32, 16, device="cuda")
+
+    def run(compiled: bool, num_samples: int):
+        field.compile_networks = encoder.compile_networks = compiled
+        field.zero_grad(set_to_none=True)
+        encoder.zero_grad(set_to_none=True)
+        g = torch.Generator(device="cuda").manual_seed(num_samples)
+        ray_indices = torch.sort(torch.randint(0, 500, (num_samples,), device="cuda", generator=g)).values
+        positions = torch.rand(num_samples, 3, device="cuda", generator=g) * 2 - 1
+        directions = torch.nn.functional.normalize(torch.randn(500, 3, device="cuda", generator=g), dim=-1)
+        codes = field.individual_codes[torch.randint(0, 7, (500,), device="cuda", generator=g)]
+        eye = torch.rand(500, 1, device="cuda", generator=g)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            audio = encoder.all_frames(features)[torch.randint(0, 40, (500,), device="cuda", generator=g)]
+            out = field(positions, directions, audio, eye, codes, ray_indices=ray_indices)
+        loss = sum(out[k].float().pow(2).mean() for k in ("density", "rgb", "uncertainty", "audio_attention"))
+        loss.backward()
+        grads = [p.grad.clone() for p in list(field.parameters()) + list(encoder.parameters()) if p.grad is not None]
+        return out, grads
+
+    for num_samples in (3000, 4711):  # two sample counts: one dynamic-shape graph serves both
+        eager, eager_grads = run(False, num_samples)
+        compiled, compiled_grads = run(True, num_samples)
+        tolerance = dict(rtol=2e-2, atol=2e-3) if bf16 else dict(rtol=1e-4, atol=1e-5)
+        for key in eager:
+            torch.testing.assert_close(compiled[key].float(), eager[key].float(), **tolerance)
+        for a, b in zip(compiled_grads, eager_grads, strict=True):
+            scale = float(b.abs().max()) + 1e-12
+            assert float((a - b).abs().max()) / scale < (5e-2 if bf16 else 1e-3)

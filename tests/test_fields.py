@@ -242,13 +242,18 @@ def test_all_frame_codes_equal_each_frames_own_window():
         torch.testing.assert_close(encoder.all_frames(features, smooth), encoder(windows, smooth=smooth))
 
 
-def test_directions_per_ray_equal_directions_per_point(field):
+def test_conditioning_per_ray_equals_conditioning_per_point(field):
+    """The model hands the field one direction, audio code, eye value and individual code per ray."""
     batch = inputs(12)
     ray_indices = torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 3, 3, 4, 5])
-    per_ray = torch.nn.functional.normalize(torch.randn(6, 3), dim=-1)
-    rest = (batch["audio"], batch["eye"], field.individual_codes[:1])
-    once = field(batch["positions"], per_ray, *rest, ray_indices=ray_indices)
-    each = field(batch["positions"], per_ray[ray_indices], *rest)
+    per_ray = (
+        torch.nn.functional.normalize(torch.randn(6, 3), dim=-1),
+        batch["audio"][:6],
+        batch["eye"][:6],
+        field.individual_codes[torch.tensor([0, 1, 2, 3, 4, 0])],
+    )
+    once = field(batch["positions"], *per_ray, ray_indices=ray_indices)
+    each = field(batch["positions"], *(t[ray_indices] for t in per_ray))
     for key in each:
         torch.testing.assert_close(once[key], each[key])
 
@@ -267,3 +272,20 @@ def test_direction_encoding_stays_float32_under_the_networks_bf16_autocast(field
         encoded = field.encode_directions(directions)
     assert encoded.dtype == torch.float32
     torch.testing.assert_close(encoded, tcnn_sh_degree4(directions), atol=1e-5, rtol=1e-5)
+
+
+def test_density_activation_matches_nerfstudios_trunc_exp():
+    """The compile-friendly copy keeps nerfstudio's values and its bounded gradient."""
+    from nerfstudio.field_components.activations import trunc_exp as nerfstudio_trunc_exp
+
+    from ernerf_ns.fields.activations import trunc_exp
+
+    x = torch.tensor([-20.0, -3.0, 0.0, 2.5, 14.0, 18.0], requires_grad=True)
+    ours = trunc_exp(x)
+    (grad,) = torch.autograd.grad(ours.sum(), x)
+    reference_x = x.detach().clone().requires_grad_(True)
+    reference = nerfstudio_trunc_exp(reference_x)
+    (reference_grad,) = torch.autograd.grad(reference.sum(), reference_x)
+    torch.testing.assert_close(ours, reference)
+    torch.testing.assert_close(grad, reference_grad)
+    assert float(grad[-1]) == pytest.approx(float(torch.exp(torch.tensor(15.0))))

@@ -7,9 +7,10 @@ from typing import Literal, Optional
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
-from nerfstudio.field_components.activations import trunc_exp
 from torch import Tensor, nn
 
+from ernerf_ns.fields.activations import trunc_exp
+from ernerf_ns.fields.cuda_compile import compiled_on_cuda
 from ernerf_ns.fields.mlp import MLP
 from ernerf_ns.fields.region_attention import RegionAttention
 from ernerf_ns.fields.spherical_harmonics import SphericalHarmonics
@@ -75,6 +76,8 @@ class ERNeRFHeadField(nn.Module):
         self.color_net = MLP(colour_in, 3, hidden_dim=hidden_dim_color, num_layers=2)
         self.unc_net = MLP(enc_dim, 1, hidden_dim=32, num_layers=2)
         self.individual_codes = nn.Parameter(torch.randn(num_frames, individual_dim) * 0.1)
+        self.compile_networks = False
+        """On CUDA, run the networks after the hash encoding under torch.compile (`compiled_on_cuda`)."""
 
     def encode_directions(self, directions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 16"]:
         """Degree-3 SH of unit directions in tiny-cuda-nn's convention (ER-NeRF's), on every device."""
@@ -94,6 +97,16 @@ class ERNeRFHeadField(nn.Module):
         `audio_attention` [*bs, audio_dim] and `eye_attention` [*bs, 1].
         """
         enc_x = self.encoding(positions)
+        return {"enc_x": enc_x, **self.density_from_features(enc_x, audio, eye)}
+
+    @compiled_on_cuda
+    def density_from_features(
+        self,
+        enc_x: Float[Tensor, "*bs enc_dim"],
+        audio: Float[Tensor, "*bs audio_dim"],
+        eye: Float[Tensor, "*bs 1"],
+    ) -> dict[str, Tensor]:
+        """`density` after the encoding: region attention and the density network."""
         batch = enc_x.shape[:-1]
         attention = self.region_attention(enc_x, audio.expand(*batch, -1), eye.expand(*batch, -1))
         h = self.sigma_net(torch.cat([enc_x, attention.audio, attention.eye], dim=-1))
@@ -101,7 +114,6 @@ class ERNeRFHeadField(nn.Module):
         return {
             "density": trunc_exp(h[..., :1].float()),
             "geo_feat": h[..., 1:],
-            "enc_x": enc_x,
             "audio_attention": attention.audio_attention.float(),
             "eye_attention": attention.eye_attention.float(),
         }
@@ -117,17 +129,33 @@ class ERNeRFHeadField(nn.Module):
     ) -> dict[str, Tensor]:
         """Everything `density` returns plus `rgb` [*bs, 3] in [-0.001, 1.001] and `uncertainty` [*bs, 1] > 0.
 
-        `directions` are unit vectors, one per point, or one per ray when `ray_indices` names each point's ray
-        (then each ray's direction is encoded once). `individual_code` is usually a row of `individual_codes`.
+        `directions`, `audio`, `eye` and `individual_code` are given one per point, or one per ray when
+        `ray_indices` names each point's ray (then each ray's direction is encoded once, and the per-ray
+        values are gathered inside the compiled networks, whose backward then needs no sort). `individual_code`
+        is usually a row of `individual_codes`.
         """
-        outputs = self.density(positions, audio, eye)
-        sh = self.encode_directions(directions)
+        enc_x = self.encoding(positions)
+        return self.networks(enc_x, self.encode_directions(directions), audio, eye, individual_code, ray_indices)
+
+    @compiled_on_cuda
+    def networks(
+        self,
+        enc_x: Float[Tensor, "*bs enc_dim"],
+        sh: Float[Tensor, "*bs 16"],
+        audio: Float[Tensor, "*bs audio_dim"],
+        eye: Float[Tensor, "*bs 1"],
+        individual_code: Float[Tensor, "*bs individual_dim"],
+        ray_indices: Optional[Int[Tensor, " num_points"]] = None,
+    ) -> dict[str, Tensor]:
+        """`forward` after the encodings: every network of the field, in one compiled graph on CUDA."""
         if ray_indices is not None:
-            sh = sh[ray_indices]
+            sh, audio, eye, individual_code = (t[ray_indices] for t in (sh, audio, eye, individual_code))
+        outputs = {"enc_x": enc_x, **self.density_from_features(enc_x, audio, eye)}
         outputs["rgb"] = self.color(sh, outputs["geo_feat"], individual_code)
-        outputs["uncertainty"] = self.uncertainty(outputs["enc_x"])
+        outputs["uncertainty"] = self.uncertainty(enc_x)
         return outputs
 
+    @compiled_on_cuda
     def color(
         self,
         sh: Float[Tensor, "*bs 16"],
@@ -139,6 +167,7 @@ class ERNeRFHeadField(nn.Module):
         h = torch.cat([sh, geo_feat, individual_code.expand(*geo_feat.shape[:-1], -1)], dim=-1)
         return torch.sigmoid(self.color_net(h).float()) * (1 + 2 * COLOR_MARGIN) - COLOR_MARGIN
 
+    @compiled_on_cuda
     def uncertainty(self, enc_x: Float[Tensor, "*bs enc_dim"]) -> Float[Tensor, "*bs 1"]:
         """ER-NeRF's per-point uncertainty (> 0), read from detached features: it must not shape them."""
         return F.softplus(self.unc_net(enc_x.detach()).float())
