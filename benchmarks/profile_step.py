@@ -53,6 +53,8 @@ class ProfileStep:
     """Hash-grid backend (tcnn falls back to Triton without tinycudann)."""
     compile_networks: bool = True
     """torch.compile of the networks (the model's `compile_networks`)."""
+    bucket_samples: bool = False
+    """Pad the samples to repeating sizes (the model's `bucket_samples`)."""
     python_rows: int = 0
     """Also list the Python functions with the most cumulative host time over the profiled steps (cProfile):
     the step is bound by host work on a GPU, and this says which of our (or nerfstudio's) code spends it."""
@@ -62,6 +64,7 @@ class ProfileStep:
         config = copy.deepcopy(ernerf_method.config)
         config.pipeline.model.hash_implementation = self.hash_implementation
         config.pipeline.model.compile_networks = self.compile_networks
+        config.pipeline.model.bucket_samples = self.bucket_samples
         if self.rays_per_batch:
             config.pipeline.datamanager.train_num_rays_per_batch = self.rays_per_batch
         trainer = setup_trainer(config, self.data, self.data.parent / "profile_runs", max_steps=10**6)
@@ -85,7 +88,7 @@ class ProfileStep:
         rays = trainer.pipeline.datamanager.get_train_rays_per_batch()
         print(
             f"profile_step: {seconds / self.steps * 1000:.1f} ms/step unprofiled at {rays} rays "
-            f"({rays * self.steps / seconds:,.0f} rays/s), compile_networks {self.compile_networks}; {device_name()}"
+            f"({rays * self.steps / seconds:,.0f} rays/s), compile_networks {self.compile_networks}, bucket_samples {self.bucket_samples}; {device_name()}"
         )
 
 

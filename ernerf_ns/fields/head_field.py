@@ -13,6 +13,7 @@ from ernerf_ns.fields.activations import trunc_exp
 from ernerf_ns.fields.cuda_compile import compiled_on_cuda
 from ernerf_ns.fields.mlp import MLP
 from ernerf_ns.fields.region_attention import RegionAttention
+from ernerf_ns.fields.row_buckets import bucket_rows
 from ernerf_ns.fields.spherical_harmonics import SphericalHarmonics
 from ernerf_ns.fields.triplane_encoding import TriPlaneHashEncoding
 
@@ -78,6 +79,8 @@ class ERNeRFHeadField(nn.Module):
         self.individual_codes = nn.Parameter(torch.randn(num_frames, individual_dim) * 0.1)
         self.compile_networks = False
         """On CUDA, run the networks after the hash encoding under torch.compile (`compiled_on_cuda`)."""
+        self.bucket_samples = False
+        """With per-ray conditioning, pad the points of `forward` to `bucket_rows` sizes (cuBLAS on CUDA)."""
 
     def encode_directions(self, directions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 16"]:
         """Degree-3 SH of unit directions in tiny-cuda-nn's convention (ER-NeRF's), on every device."""
@@ -134,8 +137,17 @@ class ERNeRFHeadField(nn.Module):
         values are gathered inside the compiled networks, whose backward then needs no sort). `individual_code`
         is usually a row of `individual_codes`.
         """
+        count = positions.shape[0]
+        padded = bucket_rows(count) if (self.bucket_samples and ray_indices is not None) else count
+        if padded > count:
+            # Extra points at the box centre, spread over the rays (their zero gradients then meet no atomics
+            # contention), cut off again below.
+            positions = torch.cat([positions, positions.new_zeros(padded - count, 3)])
+            extra = torch.arange(padded - count, device=ray_indices.device) % len(directions)
+            ray_indices = torch.cat([ray_indices, extra.to(ray_indices.dtype)])
         enc_x = self.encoding(positions)
-        return self.networks(enc_x, self.encode_directions(directions), audio, eye, individual_code, ray_indices)
+        outputs = self.networks(enc_x, self.encode_directions(directions), audio, eye, individual_code, ray_indices)
+        return outputs if padded == count else {key: value[:count] for key, value in outputs.items()}
 
     @compiled_on_cuda
     def networks(

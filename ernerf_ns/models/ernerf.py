@@ -73,6 +73,9 @@ class ERNeRFModelConfig(ModelConfig):
     under torch.compile: a training step on a GPU is bound by kernel launches, and compiling fuses each chain of
     small ops, forward and backward. The first steps and renders pay the compilation (tens of seconds, cached
     on disk by PyTorch for later runs). CPU tensors always run eagerly."""
+    bucket_samples: bool = False
+    """Pad each training step's samples to one of 16 sizes per doubling (`fields/row_buckets.py`)
+    before the field's networks, so cuBLAS meets repeating shapes; the padding is cut off before rendering."""
     bf16_networks: bool = True
     """On CUDA, run the MLPs and the region attention under bf16 autocast while training (the hash grids,
     density activation, compositing and losses stay fp32)."""
@@ -185,6 +188,7 @@ class ERNeRFModel(Model):
         )
         self.field.encoding.use_compile = self.config.compile_hash_grid
         self.field.compile_networks = self.config.compile_networks
+        self.field.bucket_samples = self.config.bucket_samples
         self.torso_field: Optional[TorsoField] = None
         if self.config.stages.torso_steps > 0:
             if meta.get("torso_filenames") is None:
