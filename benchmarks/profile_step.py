@@ -88,7 +88,8 @@ class ProfileStep:
         rays = trainer.pipeline.datamanager.get_train_rays_per_batch()
         print(
             f"profile_step: {seconds / self.steps * 1000:.1f} ms/step unprofiled at {rays} rays "
-            f"({rays * self.steps / seconds:,.0f} rays/s), compile_networks {self.compile_networks}, bucket_samples {self.bucket_samples}; {device_name()}"
+            f"({rays * self.steps / seconds:,.0f} rays/s), compile_networks {self.compile_networks}, "
+            f"bucket_samples {self.bucket_samples}; {device_name()}"
         )
 
 
