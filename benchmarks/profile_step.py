@@ -51,8 +51,6 @@ class ProfileStep:
     """Operators listed."""
     hash_implementation: str = "tcnn"
     """Hash-grid backend (tcnn falls back to Triton without tinycudann)."""
-    compile_networks: bool = True
-    """torch.compile of the networks (the model's `compile_networks`)."""
     bucket_samples: bool = False
     """Pad the samples to repeating sizes (the model's `bucket_samples`)."""
     python_rows: int = 0
@@ -63,7 +61,6 @@ class ProfileStep:
         synthetic_portrait_folder(self.data, 200, 512)
         config = copy.deepcopy(ernerf_method.config)
         config.pipeline.model.hash_implementation = self.hash_implementation
-        config.pipeline.model.compile_networks = self.compile_networks
         config.pipeline.model.bucket_samples = self.bucket_samples
         if self.rays_per_batch:
             config.pipeline.datamanager.train_num_rays_per_batch = self.rays_per_batch
@@ -88,7 +85,7 @@ class ProfileStep:
         rays = trainer.pipeline.datamanager.get_train_rays_per_batch()
         print(
             f"profile_step: {seconds / self.steps * 1000:.1f} ms/step unprofiled at {rays} rays "
-            f"({rays * self.steps / seconds:,.0f} rays/s), compile_networks {self.compile_networks}, "
+            f"({rays * self.steps / seconds:,.0f} rays/s), "
             f"bucket_samples {self.bucket_samples}; {device_name()}"
         )
 

@@ -1,5 +1,6 @@
 """Padding the per-sample networks' rows to repeating sizes changes no output or gradient."""
 
+import pytest
 import torch
 
 from ernerf_ns.fields.head_field import ERNeRFHeadField
@@ -14,21 +15,32 @@ def test_bucket_sizes_cover_the_count_with_at_most_a_sixteenth_more():
     assert len(nearby) <= 2  # counts that drift by a few percent share one or two sizes
 
 
-def test_padded_field_outputs_and_gradients_equal_unpadded():
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_padded_field_outputs_and_gradients_equal_unpadded(device):
+    """On CUDA the field takes the fused Triton hash kernel, whose atomics meet the padding's zero gradients."""
     torch.manual_seed(0)
-    field = ERNeRFHeadField(num_frames=3, implementation="torch")
+    field = ERNeRFHeadField(num_frames=3, implementation="triton").to(device)
     with torch.no_grad():
         for p in field.encoding.parameters():
             p.normal_(0, 0.3)
     count, rays = 1000, 90  # 1000 rows pad to 1024
-    ray_indices = torch.sort(torch.randint(0, rays, (count,))).values
-    inputs = (
-        torch.rand(count, 3) * 2 - 1,
-        torch.nn.functional.normalize(torch.randn(rays, 3), dim=-1),
-        torch.randn(rays, 32),
-        torch.rand(rays, 1),
+    ray_indices = torch.sort(torch.randint(0, rays, (count,))).values.to(device)
+    inputs = tuple(
+        t.to(device)
+        for t in (
+            torch.rand(count, 3) * 2 - 1,
+            torch.nn.functional.normalize(torch.randn(rays, 3), dim=-1),
+            torch.randn(rays, 32),
+            torch.rand(rays, 1),
+        )
     )
-    frames = torch.randint(0, 3, (rays,))
+    frames = torch.randint(0, 3, (rays,)).to(device)
 
     def run(bucket: bool):
         field.bucket_samples = bucket

@@ -7,7 +7,6 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ernerf_ns.audio.windows import smoothing_window
-from ernerf_ns.fields.cuda_compile import compiled_on_cuda
 
 LEAKY_SLOPE = 0.02
 """Negative slope of every LeakyReLU in ER-NeRF's audio networks."""
@@ -86,8 +85,6 @@ class AudioEncoder(nn.Module):
         self.seq_len = seq_len
         self.audio_net = AudioNet(dim_in, dim_aud)
         self.audio_att_net = AudioAttNet(dim_aud, seq_len)
-        self.compile_networks = False
-        """On CUDA, run `all_frames` (every training step's audio codes) under torch.compile."""
 
     def forward(
         self, windows: Float[Tensor, "batch seq_len channels 16"], smooth: bool = True
@@ -103,7 +100,6 @@ class AudioEncoder(nn.Module):
         codes = self.audio_net(windows.flatten(0, 1)).view(batch, seq_len, self.dim_aud)
         return self.audio_att_net(codes)
 
-    @compiled_on_cuda
     def all_frames(
         self, features: Float[Tensor, "num_frames channels 16"], smooth: bool = True
     ) -> Float[Tensor, "num_frames dim_aud"]:

@@ -7,10 +7,9 @@ from typing import Literal, Optional
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
+from nerfstudio.field_components.activations import trunc_exp
 from torch import Tensor, nn
 
-from ernerf_ns.fields.activations import trunc_exp
-from ernerf_ns.fields.cuda_compile import compiled_on_cuda
 from ernerf_ns.fields.mlp import MLP
 from ernerf_ns.fields.region_attention import RegionAttention
 from ernerf_ns.fields.row_buckets import bucket_rows
@@ -77,8 +76,6 @@ class ERNeRFHeadField(nn.Module):
         self.color_net = MLP(colour_in, 3, hidden_dim=hidden_dim_color, num_layers=2)
         self.unc_net = MLP(enc_dim, 1, hidden_dim=32, num_layers=2)
         self.individual_codes = nn.Parameter(torch.randn(num_frames, individual_dim) * 0.1)
-        self.compile_networks = False
-        """On CUDA, run the networks after the hash encoding under torch.compile (`compiled_on_cuda`)."""
         self.bucket_samples = False
         """With per-ray conditioning, pad the points of `forward` to `bucket_rows` sizes (cuBLAS on CUDA)."""
 
@@ -102,7 +99,6 @@ class ERNeRFHeadField(nn.Module):
         enc_x = self.encoding(positions)
         return {"enc_x": enc_x, **self.density_from_features(enc_x, audio, eye)}
 
-    @compiled_on_cuda
     def density_from_features(
         self,
         enc_x: Float[Tensor, "*bs enc_dim"],
@@ -134,7 +130,7 @@ class ERNeRFHeadField(nn.Module):
 
         `directions`, `audio`, `eye` and `individual_code` are given one per point, or one per ray when
         `ray_indices` names each point's ray (then each ray's direction is encoded once, and the per-ray
-        values are gathered inside the compiled networks, whose backward then needs no sort). `individual_code`
+        values are gathered per point here, after any padding `bucket_samples` adds). `individual_code`
         is usually a row of `individual_codes`.
         """
         count = positions.shape[0]
@@ -149,7 +145,6 @@ class ERNeRFHeadField(nn.Module):
         outputs = self.networks(enc_x, self.encode_directions(directions), audio, eye, individual_code, ray_indices)
         return outputs if padded == count else {key: value[:count] for key, value in outputs.items()}
 
-    @compiled_on_cuda
     def networks(
         self,
         enc_x: Float[Tensor, "*bs enc_dim"],
@@ -159,7 +154,7 @@ class ERNeRFHeadField(nn.Module):
         individual_code: Float[Tensor, "*bs individual_dim"],
         ray_indices: Optional[Int[Tensor, " num_points"]] = None,
     ) -> dict[str, Tensor]:
-        """`forward` after the encodings: every network of the field, in one compiled graph on CUDA."""
+        """`forward` after the encodings: every network of the field."""
         if ray_indices is not None:
             sh, audio, eye, individual_code = (t[ray_indices] for t in (sh, audio, eye, individual_code))
         outputs = {"enc_x": enc_x, **self.density_from_features(enc_x, audio, eye)}
@@ -167,7 +162,6 @@ class ERNeRFHeadField(nn.Module):
         outputs["uncertainty"] = self.uncertainty(enc_x)
         return outputs
 
-    @compiled_on_cuda
     def color(
         self,
         sh: Float[Tensor, "*bs 16"],
@@ -179,7 +173,6 @@ class ERNeRFHeadField(nn.Module):
         h = torch.cat([sh, geo_feat, individual_code.expand(*geo_feat.shape[:-1], -1)], dim=-1)
         return torch.sigmoid(self.color_net(h).float()) * (1 + 2 * COLOR_MARGIN) - COLOR_MARGIN
 
-    @compiled_on_cuda
     def uncertainty(self, enc_x: Float[Tensor, "*bs enc_dim"]) -> Float[Tensor, "*bs 1"]:
         """ER-NeRF's per-point uncertainty (> 0), read from detached features: it must not shape them."""
         return F.softplus(self.unc_net(enc_x.detach()).float())

@@ -27,7 +27,6 @@ from ernerf_ns.audio.windows import smoothing_window
 from ernerf_ns.data.compositing import layer_over, portrait_layers, premultiplied_over
 from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.fields.audio_encoder import AudioEncoder
-from ernerf_ns.fields.cuda_compile import compiled_on_cuda
 from ernerf_ns.fields.head_field import ERNeRFHeadField
 from ernerf_ns.fields.torso_field import TorsoField
 from ernerf_ns.layout.errors import DatasetError
@@ -68,11 +67,6 @@ class ERNeRFModelConfig(ModelConfig):
     compile_hash_grid: bool = False
     """With hash_implementation "torch" on CUDA, run the lookup under torch.compile (whole training steps
     measured 0.94x with it on an H200: dynamic sample counts)."""
-    compile_networks: bool = True
-    """On CUDA, run the head field's networks (after the hash encoding), the audio encoder and the per-ray sums
-    under torch.compile: a training step on a GPU is bound by kernel launches, and compiling fuses each chain of
-    small ops, forward and backward. The first steps and renders pay the compilation (tens of seconds, cached
-    on disk by PyTorch for later runs). CPU tensors always run eagerly."""
     bucket_samples: bool = False
     """Pad each training step's samples to one of 16 sizes per doubling (`fields/row_buckets.py`)
     before the field's networks, so cuBLAS meets repeating shapes; the padding is cut off before rendering."""
@@ -187,7 +181,6 @@ class ERNeRFModel(Model):
             implementation=self.config.hash_implementation,
         )
         self.field.encoding.use_compile = self.config.compile_hash_grid
-        self.field.compile_networks = self.config.compile_networks
         self.field.bucket_samples = self.config.bucket_samples
         self.torso_field: Optional[TorsoField] = None
         if self.config.stages.torso_steps > 0:
@@ -210,8 +203,6 @@ class ERNeRFModel(Model):
         self.audio_encoder = AudioEncoder(
             dim_in=features.shape[-1], dim_aud=self.config.audio_dim, seq_len=self.config.audio_window
         )
-        self.audio_encoder.compile_networks = self.config.compile_networks
-        self.compile_networks = self.config.compile_networks
         self.occupancy_grid = PackedOccupancyGrid(
             roi_aabb=aabb.flatten(), resolution=self.config.occupancy_resolution, levels=1
         )
@@ -444,7 +435,7 @@ class ERNeRFModel(Model):
         t_mid = (t_starts + t_ends)[:, None] / 2
         positions = origins[ray_indices] + directions[ray_indices] * t_mid
         with self._network_precision(positions):
-            # Conditioning per ray: the field gathers it per sample inside its compiled networks.
+            # Conditioning per ray: the field gathers it per sample (after padding them, with bucket_samples).
             field_outputs = self.field(positions, directions, audio, eye, individual, ray_indices=ray_indices)
         weights = self.volume_weights(t_starts, t_ends, field_outputs["density"][:, 0], ray_indices, num_rays)[:, None]
         outputs = self._per_ray_sums(weights, t_mid, field_outputs, ray_indices, num_rays)
@@ -454,7 +445,6 @@ class ERNeRFModel(Model):
             )
         return outputs
 
-    @compiled_on_cuda
     def _per_ray_sums(
         self,
         weights: Float[Tensor, "num_samples 1"],
