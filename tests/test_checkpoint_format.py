@@ -1,6 +1,7 @@
-"""What a checkpoint keeps of a model: hash tables in float16 and the occupancy grid as one bit per cell, so that
-a trained model is a small file; the saved model renders what the model that saved it rendered, a resumed run
-gets back the grid's bits and threshold, and checkpoints written in the earlier float32 layout still load."""
+"""What a checkpoint keeps of a model: hash tables in float16 and the occupancy grid as one bit per cell, both
+compressed, so that a trained model is a small file; the saved model renders what the model that saved it
+rendered, a resumed run gets back the grid's bits and threshold, and checkpoints written in the earlier float32
+and float16 layouts still load."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import torch
 from nerfstudio.pipelines.base_pipeline import Pipeline
 from tiny_pipeline import tiny_pipeline
 
-from ernerf_ns.models.occupancy_grid import BITS_KEY, MEANS_KEY
+from ernerf_ns.fields.compact_tables import unpack_half
+from ernerf_ns.models.occupancy_grid import BITS_KEY, MEANS_KEY, RAW_BITS_KEY, decompress_bits, pack_bits
 from ernerf_ns.synthetic import SyntheticPortrait
 
 TABLES = [f"field.encoding.planes.{i}.params" for i in range(3)] + ["torso_field.grid.params"]
@@ -59,11 +61,15 @@ def _saved_and_loaded(pipeline: Pipeline, synthetic_portrait: SyntheticPortrait,
 def test_checkpoints_hold_hash_tables_in_half_precision_and_occupancy_as_bits(trained):
     model = trained.model
     state = model.state_dict()
-    assert all(state[name].dtype == torch.float16 for name in TABLES)
+    for name in TABLES:
+        table = model.get_parameter(name)
+        assert state[name].dtype == torch.uint8 and state[name].numel() < 2 * table.numel(), "under float16's bytes"
+        assert torch.equal(unpack_half(state[name], table.numel()), table.detach().half().float())
     assert all(model.get_parameter(name).dtype == torch.float32 for name in TABLES), "training stays in float32"
-    cells = model.occupancy_grid.binaries.numel()
-    assert state[f"occupancy_grid.{BITS_KEY}"].dtype == torch.uint8
-    assert state[f"occupancy_grid.{BITS_KEY}"].numel() == cells // 8
+    grid = model.occupancy_grid
+    stored = state[f"occupancy_grid.{BITS_KEY}"]
+    assert stored.dtype == torch.uint8 and stored.numel() < grid.binaries.numel() // 8
+    assert torch.equal(decompress_bits(stored), pack_bits(grid.binaries))
     assert "occupancy_grid.occs" not in state and "occupancy_grid.binaries" not in state
 
 
@@ -105,3 +111,23 @@ def test_checkpoints_of_the_float32_layout_load_unchanged(trained, synthetic_por
         assert torch.equal(loaded.model.get_parameter(name), model.get_parameter(name))
     assert torch.equal(loaded.model.occupancy_grid.occs, model.occupancy_grid.occs)
     assert torch.equal(loaded.model.occupancy_grid.binaries, model.occupancy_grid.binaries)
+
+
+def test_checkpoints_of_the_uncompressed_float16_layout_load_unchanged(trained, synthetic_portrait):
+    """Checkpoints written before compression (2026-12-05): float16 tables, raw packed bits."""
+    model = trained.model
+    state = model.state_dict()
+    state.update({name: model.get_parameter(name).detach().half() for name in TABLES})
+    state[f"occupancy_grid.{RAW_BITS_KEY}"] = decompress_bits(state.pop(f"occupancy_grid.{BITS_KEY}"))
+    loaded = _saved_and_loaded(trained, synthetic_portrait, state)
+    for name in TABLES:
+        assert torch.equal(loaded.model.get_parameter(name), model.get_parameter(name).detach().half().float())
+    assert torch.equal(loaded.model.occupancy_grid.binaries, model.occupancy_grid.binaries)
+
+
+def test_a_damaged_table_is_refused_by_name(trained, synthetic_portrait):
+    state = trained.model.state_dict()
+    name = TABLES[0]
+    state[name] = state[name][:-100]
+    with pytest.raises(RuntimeError, match=name.replace(".", r"\.")):
+        _saved_and_loaded(trained, synthetic_portrait, state)

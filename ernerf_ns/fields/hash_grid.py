@@ -30,6 +30,7 @@ from nerfstudio.utils.external import TCNN_EXISTS, tcnn
 from torch import Tensor, nn
 
 from ernerf_ns.fields import hash_grid_triton
+from ernerf_ns.fields.compact_tables import fits_half, pack_half, unpack_half
 from ernerf_ns.fields.tcnn_hashing import HASH_PRIME_Y, MAX_DENSE_RESOLUTION_2D, UINT32_MASK
 
 
@@ -205,19 +206,30 @@ class HashGrid2D(nn.Module):
         """On CUDA, run the PyTorch lookup (implementation "torch") under torch.compile."""
 
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
-        """Checkpoints hold the table in float16, half the bytes (the table is most of a model's weights).
+        """Checkpoints hold the table in float16, compressed (`compact_tables`): the tables are most of a
+        model's weights.
 
         Training and rendering keep float32; loading casts back. float16's 11-bit significand moves a trained
-        entry by at most 2^-11 of itself, and entries that float16 cannot hold keep float32."""
+        entry by at most 2^-11 of itself, and a table that float16 cannot hold stays float32."""
         super()._save_to_state_dict(destination, prefix, keep_vars)
         table = destination[prefix + "params"]
-        if not keep_vars and bool(table.abs().max() <= torch.finfo(torch.float16).max):
-            destination[prefix + "params"] = table.half()
+        if not keep_vars and fits_half(table):
+            destination[prefix + "params"] = pack_half(table)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """Loads the compressed layout, and the plain float16 and float32 layouts of earlier checkpoints."""
         table = state_dict.get(prefix + "params")
+        if table is not None and table.dtype == torch.uint8:
+            try:
+                table = unpack_half(table, self.params.numel()).to(self.params.device)
+            except ValueError as err:  # reported as load_state_dict reports a wrong shape (a RuntimeError)
+                args[-1].append(f"{prefix}params: {err}")  # error_msgs
+                del state_dict[prefix + "params"]
+                table = None
         if table is not None and table.dtype != self.params.dtype:  # also right for load_state_dict(assign=True)
-            state_dict[prefix + "params"] = table.to(self.params.dtype)
+            table = table.to(self.params.dtype)
+        if table is not None:
+            state_dict[prefix + "params"] = table
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
