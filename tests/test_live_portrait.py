@@ -9,6 +9,7 @@ import torch
 from nerfstudio.pipelines.base_pipeline import Pipeline
 from sample_clip import speech_like
 from tiny_pipeline import audio_sensitive_pipeline
+from tiny_speech_model import tiny_speech_model
 
 from ernerf_ns.audio.logmel import SAMPLE_RATE, TARGET_RMS, logmel_features
 from ernerf_ns.live.portrait_stream import LiveError, PortraitStream
@@ -94,10 +95,27 @@ def test_a_frame_renders_as_soon_as_the_audio_it_needs_has_arrived(pipeline, loo
     assert stream.latency_seconds == pytest.approx(0.16 + lookahead * 0.04)
 
 
-def test_a_model_trained_on_other_audio_features_is_refused_by_name(pipeline, monkeypatch):
-    monkeypatch.setattr(pipeline.model, "audio_extractor", "hubert")
-    with pytest.raises(LiveError, match="'hubert'.*'logmel'"):
+def test_a_model_trained_on_features_without_a_streaming_twin_is_refused_by_name(pipeline, monkeypatch):
+    monkeypatch.setattr(pipeline.model, "audio_extractor", "deepspeech")
+    with pytest.raises(LiveError, match="'deepspeech'.*'logmel'"):
         PortraitStream(pipeline)
+
+
+def test_a_hubert_model_needs_its_speech_model_folder(pipeline, monkeypatch):
+    monkeypatch.setattr(pipeline.model, "audio_extractor", "hubert")
+    with pytest.raises(LiveError, match="--audio-model-path"):
+        PortraitStream(pipeline)
+
+
+def test_a_hubert_model_streams_with_its_speech_model(pipeline, monkeypatch, tmp_path):
+    """Features from the speech model as audio arrives (a tiny HuBERT with the model's 32 channels)."""
+    folder = tiny_speech_model("hubert", tmp_path / "hubert", hidden_size=32)
+    monkeypatch.setattr(pipeline.model, "audio_extractor", "hubert")
+    stream = PortraitStream(pipeline, poses="static", eye="fixed", audio_model_path=folder, speech_right_frames=2)
+    frames = _stream(stream, _speech())
+    assert [f.index for f in frames] == list(range(int(SECONDS * 25)))
+    assert all(f.image is not None and f.image.dtype == np.uint8 for f in frames)
+    assert stream.latency_seconds == pytest.approx((7 + 2) * 0.02 + 0.025 + 3 * 0.04)
 
 
 def test_a_look_ahead_beyond_the_smoothing_window_is_refused(pipeline):

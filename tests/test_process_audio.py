@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from sample_clip import make_clip, speech_like
+from tiny_speech_model import tiny_speech_model
 
 from ernerf_ns.audio import speech_models as audio_models
 from ernerf_ns.audio.speech_models import FEATURE_FILE, speech_model_features, speech_model_frames
@@ -74,24 +75,9 @@ def test_a_spoken_sound_track_gets_none(tmp_path, capfd):
     assert lines == [] and "silent" not in note
 
 
-def _tiny_model(kind: str, folder):
-    """A randomly initialised, very small HuBERT or wav2vec2-CTC saved with save_pretrained (no download)."""
-    transformers = pytest.importorskip("transformers", reason="transformers not installed")
-    common = dict(
-        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(8,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-    )  # fmt: skip
-    if kind == "hubert":
-        model = transformers.HubertModel(transformers.HubertConfig(**common))
-    else:
-        model = transformers.Wav2Vec2ForCTC(transformers.Wav2Vec2Config(vocab_size=44, **common))
-    model.save_pretrained(folder)
-    return folder
-
-
 @pytest.mark.parametrize("kind, channels", [("hubert", 16), ("wav2vec2", 44)])
 def test_speech_models_load_from_a_folder_and_give_ernerf_windows(tmp_path, kind, channels):
-    folder = _tiny_model(kind, tmp_path / kind)
+    folder = tiny_speech_model(kind, tmp_path / kind)
     wav = speech_like(2.0)
     feats = speech_model_features(kind, folder, wav, num_video_frames=50)
     assert feats.shape == (50, 16, channels) and feats.dtype == np.float32
@@ -100,7 +86,7 @@ def test_speech_models_load_from_a_folder_and_give_ernerf_windows(tmp_path, kind
 
 
 def test_long_audio_runs_in_chunks_without_losing_frames(tmp_path, monkeypatch):
-    model = audio_models.load_speech_model("hubert", _tiny_model("hubert", tmp_path / "h"))
+    model = audio_models.load_speech_model("hubert", tiny_speech_model("hubert", tmp_path / "h"))
     wav = speech_like(2.5)
     whole = speech_model_frames(model, "hubert", wav)
     monkeypatch.setattr(audio_models, "CHUNK_SECONDS", 1)

@@ -23,9 +23,9 @@ FEATURE_FILE = {kind: FEATURE_FILES[name] for kind, name in EXTRACTOR.items()}
 """Which ER-NeRF file each model kind writes."""
 CHUNK_SECONDS = 20
 """Audio is run in chunks this long so memory stays flat on long videos."""
-_STRIDE = 320
+STRIDE = 320
 """Samples per output frame of the wav2vec2/HuBERT convolutional front end (16 kHz / 50 Hz)."""
-_RECEPTIVE = 400
+RECEPTIVE = 400
 """Samples the front end needs for its first output frame."""
 
 
@@ -66,14 +66,15 @@ def _normalise(wav: np.ndarray) -> np.ndarray:
 def speech_model_frames(model: torch.nn.Module, kind: str, wav: np.ndarray) -> np.ndarray:
     """Per-50-Hz-frame features [num_audio_frames, C] of 16 kHz mono audio."""
     chunk = CHUNK_SECONDS * SAMPLE_RATE
-    wav = np.pad(wav.astype(np.float32), (0, max(0, _RECEPTIVE - len(wav))))
+    wav = np.pad(wav.astype(np.float32), (0, max(0, RECEPTIVE - len(wav))))
+    device = next(model.parameters()).device
     outputs = []
     for start in range(0, len(wav), chunk):
         # Each chunk overhangs by the front end's extra context so chunks join without a lost frame.
-        piece = wav[start : start + chunk + _RECEPTIVE - _STRIDE]
-        if len(piece) < _RECEPTIVE:
+        piece = wav[start : start + chunk + RECEPTIVE - STRIDE]
+        if len(piece) < RECEPTIVE:
             break
-        values = torch.from_numpy(_normalise(piece))[None]
+        values = torch.from_numpy(_normalise(piece))[None].to(device)
         out = model(values)
         feats = out.last_hidden_state if kind == "hubert" else out.logits
         outputs.append(feats[0].float().cpu().numpy())

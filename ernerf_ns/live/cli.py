@@ -19,6 +19,7 @@ from ernerf_ns.audio.logmel import load_audio
 from ernerf_ns.errors import run_command
 from ernerf_ns.live.portrait_stream import LiveError, PortraitStream
 from ernerf_ns.live.server import LiveServer
+from ernerf_ns.live.stream_speech_model import RIGHT_FRAMES
 from ernerf_ns.render_video import _load_pipeline
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -45,6 +46,12 @@ class LiveConfig:
     """Eye value for --eye fixed, 0 open to 1 closed (default: the training clip's mean)."""
     lookahead_frames: int = 3
     """Future 40 ms frames of audio each frame waits for: 3 gives ernerf-render's lip sync, fewer cut latency."""
+    audio_model_path: Optional[Path] = None
+    """For a model trained on HuBERT / wav2vec2 features: the speech model's folder (save_pretrained), as for
+    ernerf-render; it runs on the model's device as audio arrives."""
+    speech_right_frames: int = RIGHT_FRAMES
+    """With --audio-model-path: 20 ms audio frames of look-ahead the speech model sees past each frame's audio
+    (more: features closer to the offline ones, 20 ms more latency each)."""
 
     def main(self) -> None:
         """Load the model and serve until interrupted."""
@@ -53,7 +60,15 @@ class LiveConfig:
         # The audio is decoded before the model loads, so a bad file fails in a second.
         wav = load_audio(self.audio) if self.audio is not None else None
         _, pipeline, _, _ = _load_pipeline(self.load_config)
-        stream = PortraitStream(pipeline, self.poses, self.eye, self.eye_value, self.lookahead_frames)
+        stream = PortraitStream(
+            pipeline,
+            self.poses,
+            self.eye,
+            self.eye_value,
+            self.lookahead_frames,
+            audio_model_path=self.audio_model_path,
+            speech_right_frames=self.speech_right_frames,
+        )
         server = LiveServer(stream, self.host, self.port, audio=wav, audio_name=str(self.audio))
         asyncio.run(server.serve(self._announce))
 

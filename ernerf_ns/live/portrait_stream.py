@@ -1,18 +1,19 @@
 """The live mode's renderer: a trained model's frames driven by speech as it arrives, one per 40 ms of audio.
 
 A video frame is rendered once its feature window is complete (`StreamingLogMel`: 160 ms of audio past the
-frame's time) and `lookahead_frames` more windows are, since ER-NeRF's audio smoothing reads the codes of
-frames -4 … +3 around it: 3 gives the offline render's frames exactly, fewer trade lip sync for latency.
-Silence is streamed like speech: fed zeros, the model shows the mouth at rest it learned from the pauses of
-its training clip, while the pose and blink tracks run on with the frame count, so that going from idle to
-speech and back has no jump.
+frame's time; `StreamingSpeechModel`: 245 ms by default) and `lookahead_frames` more windows are, since
+ER-NeRF's audio smoothing reads the codes of frames -4 … +3 around it: 3 gives the offline render's frames
+exactly, fewer trade lip sync for latency. Silence is streamed like speech: fed zeros, the model shows the
+mouth at rest it learned from the pauses of its training clip, while the pose and blink tracks run on with
+the frame count, so that going from idle to speech and back has no jump.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal, Optional
+from pathlib import Path
+from typing import Literal, Optional, Union
 
 import numpy as np
 import torch
@@ -22,10 +23,12 @@ from nerfstudio.pipelines.base_pipeline import Pipeline
 from ernerf_ns.audio.windows import VIDEO_FPS
 from ernerf_ns.errors import UserError
 from ernerf_ns.live.stream_features import SAMPLES_PER_VIDEO_FRAME, FeatureWindows, StreamingLogMel, as_samples
-from ernerf_ns.render_video import pose_source, render_cameras, render_frame
+from ernerf_ns.live.stream_speech_model import RIGHT_FRAMES, StreamingSpeechModel
+from ernerf_ns.render_video import SPEECH_MODEL_KIND, pose_source, render_cameras, render_frame
 
 EXTRACTOR = "logmel"
-"""The features the live mode computes as audio arrives; models trained on others are refused."""
+"""The built-in features, computed as audio arrives by `StreamingLogMel`; models trained on HuBERT or wav2vec2
+features need their speech model's folder (`StreamingSpeechModel`)."""
 
 
 class LiveError(UserError):
@@ -44,12 +47,41 @@ class LiveFrame:
     """The frame's 40 ms of the input, 16 kHz float32 (zeros past the end of a flushed stream)."""
 
 
+def live_features(
+    extractor: str,
+    gain: Optional[float],
+    audio_model_path: Optional[Path],
+    right_frames: int,
+    device: torch.device,
+) -> Union[StreamingLogMel, StreamingSpeechModel]:
+    """The streaming twin of the features `extractor` names: log-mel built in; HuBERT / wav2vec2 from the
+    speech model's folder (`--audio-model-path`, as for `ernerf-render`), run on `device`."""
+    if extractor == EXTRACTOR:
+        return StreamingLogMel(gain=gain)
+    if extractor not in SPEECH_MODEL_KIND:
+        raise LiveError(
+            f"this model was trained on '{extractor}' audio features, which the live mode cannot compute as audio "
+            f"arrives (it computes '{EXTRACTOR}', and HuBERT / wav2vec2 features from a model folder)"
+        )
+    kind = SPEECH_MODEL_KIND[extractor]
+    if audio_model_path is None:
+        raise LiveError(
+            f"this model was trained on {kind} features ('{extractor}'); give the {kind} model's folder with "
+            "--audio-model-path"
+        )
+    from ernerf_ns.audio.speech_models import load_speech_model
+
+    return StreamingSpeechModel(load_speech_model(kind, audio_model_path).to(device), kind, right_frames=right_frames)
+
+
 class PortraitStream:
     """Push 16 kHz mono samples, get the frames they complete (see the module docstring for when).
 
     poses, eye, eye_value: as `ernerf-render`'s `--poses`, `--eye`, `--eye-value`.
     gain: None normalises loudness on the fly (`StreamingLogMel`); a number fixes it, and with the offline
-    path's gain (0.1 / the file's RMS) the frames are `ernerf-render`'s.
+    path's gain (0.1 / the file's RMS) the frames are `ernerf-render`'s (log-mel models).
+    audio_model_path, speech_right_frames: for models trained on HuBERT / wav2vec2 features, the speech model's
+    folder and its look-ahead in 20 ms audio frames (`StreamingSpeechModel`).
     """
 
     def __init__(
@@ -60,14 +92,10 @@ class PortraitStream:
         eye_value: Optional[float] = None,
         lookahead_frames: int = 3,
         gain: Optional[float] = None,
+        audio_model_path: Optional[Path] = None,
+        speech_right_frames: int = RIGHT_FRAMES,
     ) -> None:
         model = pipeline.model
-        if model.audio_extractor != EXTRACTOR:
-            raise LiveError(
-                f"this model was trained on '{model.audio_extractor}' audio features; the live mode computes "
-                f"'{EXTRACTOR}' features as audio arrives, so it needs a model trained on them (ernerf-process's "
-                "default)"
-            )
         window = model.config.audio_window
         self._before, most_ahead = window // 2, window - window // 2 - 1
         if not 0 <= lookahead_frames <= most_ahead:
@@ -76,7 +104,7 @@ class PortraitStream:
             )
         self.model = model
         self.lookahead_frames = lookahead_frames
-        self.features = StreamingLogMel(gain=gain)
+        self.features = live_features(model.audio_extractor, gain, audio_model_path, speech_right_frames, model.device)
         self.source = pose_source(pipeline, poses)
         self._eye_mode: Literal["auto", "fixed"] = eye
         self._eye_value = float(model.viewer_state.eye if eye_value is None else eye_value)
@@ -141,7 +169,7 @@ class PortraitStream:
         # a clip's ends do offline.
         last = min(index + self.lookahead_frames, self._num_windows - 1)
         table = np.stack([self._windows[i - self._first_window] for i in range(self._first_window, last + 1)])
-        self.model.set_audio_features(torch.from_numpy(table), EXTRACTOR)
+        self.model.set_audio_features(torch.from_numpy(table), self.model.audio_extractor)
         frame = np.array([index])
         pose = self.source.pose_indices(frame)
         camera = render_cameras(self.source.cameras, pose, self.source.eyes(frame, self._eye_mode, self._eye_value))

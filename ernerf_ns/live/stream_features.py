@@ -88,11 +88,7 @@ class StreamingLogMel:
         # Samples from the start of the next STFT frame on; center=True's zero padding comes first.
         self._pending = np.zeros(N_FFT // 2, np.float32)
         self._num_samples = 0
-        self._num_audio_frames = 0
-        self._frames = np.zeros((0, N_MELS), np.float32)
-        """Log-mel frames from audio frame `_first_frame` on: those the next windows need."""
-        self._first_frame = 0
-        self._next_video_frame = 0
+        self._table = AudioFrameWindows(N_MELS)
         # Energy and sample count of the last rms_blocks - 1 hops (hop t = samples t·HOP .. (t+1)·HOP), for
         # the running RMS; zeros stand for the hops before the stream began.
         self._energy = np.zeros(self._rms_blocks - 1)
@@ -129,8 +125,7 @@ class StreamingLogMel:
         samples = as_samples(pcm)
         self._num_samples += len(samples)
         self._add_audio_frames(np.concatenate([self._pending, samples]))
-        end = max(0, (self._num_audio_frames - 1 - _AFTER) // _STEP + 1)
-        return self._windows(end)
+        return self._table.windows(self._table.complete_video_frames)
 
     def flush(self) -> FeatureWindows:
         """End the stream: the last frames see zeros past the end and repeat the last audio frame, as offline.
@@ -143,7 +138,7 @@ class StreamingLogMel:
         self._finished = True
         self._add_audio_frames(np.concatenate([self._pending, np.zeros(N_FFT // 2, np.float32)]))
         end = int(self._num_samples / SAMPLE_RATE * VIDEO_FPS)  # logmel_features' frame count
-        return self._windows(end)
+        return self._table.windows(end)
 
     def _add_audio_frames(self, padded: np.ndarray) -> None:
         """Compute every complete STFT frame of `padded` (which starts at the next frame) and keep the rest."""
@@ -157,15 +152,14 @@ class StreamingLogMel:
         # Plain einsum, not BLAS: a few frames per push, where BLAS's call overhead would dominate.
         mel = np.einsum("tf,mf->tm", np.abs(spectrum) ** 2, self._mel_basis)
         # Frame t's second half is hop t of the stream; past the end of the stream it holds padding.
-        starts = (self._num_audio_frames + np.arange(count)) * HOP
+        starts = (self._table.num_audio_frames + np.arange(count)) * HOP
         energy = np.sum(np.square(chunks[:, N_FFT // 2 :], dtype=np.float64), axis=1)
         real = np.clip(self._num_samples - starts, 0, HOP)
         gain = self._frame_gains(energy, real)
         # Power scales with gain², so scaling the mel energies equals scaling the samples, per frame.
         mel = mel * np.square(gain).astype(np.float32)[:, None]
         frames = log_scale(mel)
-        self._frames = np.concatenate([self._frames, frames])
-        self._num_audio_frames += count
+        self._table.append(frames)
 
     def _frame_gains(self, energy: np.ndarray, count: np.ndarray) -> np.ndarray:
         """The gain of each new audio frame: fixed, or target RMS over the running RMS up to its last hop."""
@@ -181,13 +175,41 @@ class StreamingLogMel:
         rms = np.sqrt(total / np.maximum(samples, 1))
         return TARGET_RMS / np.maximum(rms, self._silence_rms)
 
-    def _windows(self, end: int) -> FeatureWindows:
-        """Windows of video frames `_next_video_frame` .. end-1; edge audio frames repeat, as `window_features`."""
-        indices = np.arange(self._next_video_frame, max(end, self._next_video_frame), dtype=np.int64)
-        audio = window_indices(indices, self._num_audio_frames)
+
+class AudioFrameWindows:
+    """50 Hz audio frames' features as a stream computes them, handed out as each video frame's window of 16
+    once complete; only the frames later windows still need are kept.
+
+    Args:
+        channels: features per audio frame (32 log-mel bands, 1024 HuBERT states, 44 wav2vec2 logits).
+    """
+
+    def __init__(self, channels: int) -> None:
+        self.num_audio_frames = 0
+        """Audio frames appended so far."""
+        self.next_video_frame = 0
+        """The next video frame whose window `windows` hands out."""
+        self._frames = np.zeros((0, channels), np.float32)
+        """Frames from audio frame `_first_frame` on: those the next windows need."""
+        self._first_frame = 0
+
+    def append(self, frames: Float[np.ndarray, "num channels"]) -> None:
+        """The next audio frames, in order."""
+        self._frames = np.concatenate([self._frames, frames.astype(np.float32, copy=False)])
+        self.num_audio_frames += len(frames)
+
+    @property
+    def complete_video_frames(self) -> int:
+        """Video frames whose whole window has been appended (the window reaches 7 audio frames ahead)."""
+        return max(0, (self.num_audio_frames - 1 - _AFTER) // _STEP + 1)
+
+    def windows(self, end: int) -> FeatureWindows:
+        """Windows of video frames `next_video_frame` .. end-1; edge audio frames repeat, as `window_features`."""
+        indices = np.arange(self.next_video_frame, max(end, self.next_video_frame), dtype=np.int64)
+        audio = window_indices(indices, self.num_audio_frames)
         features = self._frames[audio - self._first_frame]
-        self._next_video_frame = int(indices[-1]) + 1 if len(indices) else self._next_video_frame
-        drop = max(0, self._next_video_frame * _STEP - _BEFORE) - self._first_frame
+        self.next_video_frame = int(indices[-1]) + 1 if len(indices) else self.next_video_frame
+        drop = max(0, self.next_video_frame * _STEP - _BEFORE) - self._first_frame
         if drop > 0:
             self._frames, self._first_frame = self._frames[drop:], self._first_frame + drop
         return FeatureWindows(np.ascontiguousarray(features, dtype=np.float32), indices)
