@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Literal, Optional
 
 import numpy as np
 import torch
@@ -22,7 +22,13 @@ from nerfstudio.pipelines.base_pipeline import Pipeline
 
 from ernerf_ns.audio.windows import VIDEO_FPS
 from ernerf_ns.errors import UserError
-from ernerf_ns.live.stream_features import SAMPLES_PER_VIDEO_FRAME, FeatureWindows, StreamingLogMel, as_samples
+from ernerf_ns.live.stream_features import (
+    SAMPLES_PER_VIDEO_FRAME,
+    FeatureStream,
+    FeatureWindows,
+    StreamingLogMel,
+    as_samples,
+)
 from ernerf_ns.live.stream_speech_model import RIGHT_FRAMES, StreamingSpeechModel
 from ernerf_ns.render_video import SPEECH_MODEL_KIND, pose_source, render_cameras, render_frame
 
@@ -53,7 +59,7 @@ def live_features(
     audio_model_path: Optional[Path],
     right_frames: int,
     device: torch.device,
-) -> Union[StreamingLogMel, StreamingSpeechModel]:
+) -> FeatureStream:
     """The streaming twin of the features `extractor` names: log-mel built in; HuBERT / wav2vec2 from the
     speech model's folder (`--audio-model-path`, as for `ernerf-render`), run on `device`."""
     if extractor == EXTRACTOR:

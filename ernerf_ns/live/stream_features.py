@@ -9,6 +9,7 @@ stream runs.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import librosa
@@ -51,7 +52,42 @@ class FeatureWindows:
         return len(self.indices)
 
 
-class StreamingLogMel:
+class FeatureStream(ABC):
+    """A streaming feature extractor as the live renderer drives it: `push` samples, `flush` at the end, each
+    returning the video frames' windows that became complete. Subclasses give `latency_samples` and count the
+    samples pushed in `_num_samples`; the rest follows."""
+
+    _num_samples: int = 0
+
+    @property
+    @abstractmethod
+    def latency_samples(self) -> int:
+        """Samples that must arrive after video frame i's time (sample i·640) before its window is returned."""
+
+    @property
+    def latency_seconds(self) -> float:
+        """`latency_samples` in seconds: the feature delay a live server adds to its own."""
+        return self.latency_samples / SAMPLE_RATE
+
+    @property
+    def num_samples(self) -> int:
+        """Samples pushed so far."""
+        return self._num_samples
+
+    def samples_needed(self, index: int) -> int:
+        """How many samples must have been pushed before video frame `index`'s window is returned."""
+        return index * SAMPLES_PER_VIDEO_FRAME + self.latency_samples
+
+    @abstractmethod
+    def push(self, pcm: np.ndarray) -> FeatureWindows:
+        """Add samples (float, or int16 PCM scaled by 1/32768); return the windows that became complete."""
+
+    @abstractmethod
+    def flush(self) -> FeatureWindows:
+        """End the stream; return the remaining windows."""
+
+
+class StreamingLogMel(FeatureStream):
     """Incremental `logmel_features`: push 16 kHz mono samples, get each video frame's window once complete.
 
     gain: a fixed gain on the samples; the windows then equal the offline features of `wav * gain`
@@ -102,21 +138,7 @@ class StreamingLogMel:
         Its window ends at audio frame 2i+7, whose STFT frame reaches N_FFT/2 samples past that frame's
         centre: 7·320 + 320 = 2560 samples.
         """
-        return _AFTER * HOP + N_FFT // 2
-
-    @property
-    def latency_seconds(self) -> float:
-        """`latency_samples` in seconds (0.16 s): the feature delay a live server adds to its own."""
-        return self.latency_samples / SAMPLE_RATE
-
-    @property
-    def num_samples(self) -> int:
-        """Samples pushed so far."""
-        return self._num_samples
-
-    def samples_needed(self, index: int) -> int:
-        """How many samples must have been pushed before video frame `index`'s window is returned."""
-        return index * SAMPLES_PER_VIDEO_FRAME + self.latency_samples
+        return _AFTER * HOP + N_FFT // 2  # 0.16 s
 
     def push(self, pcm: np.ndarray) -> FeatureWindows:
         """Add samples (float, or int16 PCM scaled by 1/32768); return the windows that became complete."""

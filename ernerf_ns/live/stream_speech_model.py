@@ -16,7 +16,7 @@ import torch
 from ernerf_ns.audio.logmel import SAMPLE_RATE
 from ernerf_ns.audio.speech_models import RECEPTIVE, STRIDE, speech_model_frames
 from ernerf_ns.audio.windows import VIDEO_FPS
-from ernerf_ns.live.stream_features import SAMPLES_PER_VIDEO_FRAME, AudioFrameWindows, FeatureWindows, as_samples
+from ernerf_ns.live.stream_features import AudioFrameWindows, FeatureStream, FeatureWindows, as_samples
 
 CONTEXT_SECONDS = 3.0
 """Default audio the model sees before a frame: a few words of context for its attention layers."""
@@ -26,7 +26,7 @@ _WINDOW_AHEAD = 7
 """A video frame's window reaches 7 audio frames past its own first one (`window_features`)."""
 
 
-class StreamingSpeechModel:
+class StreamingSpeechModel(FeatureStream):
     """Incremental `speech_model_features`: push 16 kHz mono samples, get each video frame's [16, C] window
     once complete (the interface of `StreamingLogMel`).
 
@@ -65,21 +65,7 @@ class StreamingSpeechModel:
     def latency_samples(self) -> int:
         """Samples that must arrive after video frame i's time (sample i·640) before its window is returned: its
         window's last audio frame, that frame's 400-sample receptive field and the look-ahead."""
-        return (_WINDOW_AHEAD + self.right_frames) * STRIDE + RECEPTIVE
-
-    @property
-    def latency_seconds(self) -> float:
-        """`latency_samples` in seconds (0.245 s with the default look-ahead)."""
-        return self.latency_samples / SAMPLE_RATE
-
-    @property
-    def num_samples(self) -> int:
-        """Samples pushed so far."""
-        return self._num_samples
-
-    def samples_needed(self, index: int) -> int:
-        """How many samples must have been pushed before video frame `index`'s window is returned."""
-        return index * SAMPLES_PER_VIDEO_FRAME + self.latency_samples
+        return (_WINDOW_AHEAD + self.right_frames) * STRIDE + RECEPTIVE  # 0.245 s with the default look-ahead
 
     def push(self, pcm: np.ndarray) -> FeatureWindows:
         """Add samples (float, or int16 PCM scaled by 1/32768); return the windows that became complete."""
