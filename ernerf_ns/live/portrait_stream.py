@@ -20,6 +20,7 @@ import torch
 from jaxtyping import Float, UInt8
 from nerfstudio.pipelines.base_pipeline import Pipeline
 
+from ernerf_ns.audio.speech_models import load_speech_model
 from ernerf_ns.audio.windows import VIDEO_FPS
 from ernerf_ns.errors import UserError
 from ernerf_ns.live.stream_features import (
@@ -75,8 +76,6 @@ def live_features(
             f"this model was trained on {kind} features ('{extractor}'); give the {kind} model's folder with "
             "--audio-model-path"
         )
-    from ernerf_ns.audio.speech_models import load_speech_model
-
     return StreamingSpeechModel(load_speech_model(kind, audio_model_path).to(device), kind, right_frames=right_frames)
 
 

@@ -35,7 +35,7 @@ to it, while speech recorded at -40 dBFS or louder is normalised like offline.""
 
 _STEP = AUDIO_FPS // VIDEO_FPS
 _BEFORE = FEATURE_WINDOW // 2
-_AFTER = FEATURE_WINDOW - _BEFORE - 1
+WINDOW_AFTER = FEATURE_WINDOW - _BEFORE - 1
 """A window covers audio frames centre-8 .. centre+7 (`window_features`' offsets)."""
 
 
@@ -138,7 +138,7 @@ class StreamingLogMel(FeatureStream):
         Its window ends at audio frame 2i+7, whose STFT frame reaches N_FFT/2 samples past that frame's
         centre: 7·320 + 320 = 2560 samples.
         """
-        return _AFTER * HOP + N_FFT // 2  # 0.16 s
+        return WINDOW_AFTER * HOP + N_FFT // 2  # 0.16 s
 
     def push(self, pcm: np.ndarray) -> FeatureWindows:
         """Add samples (float, or int16 PCM scaled by 1/32768); return the windows that became complete."""
@@ -223,7 +223,7 @@ class AudioFrameWindows:
     @property
     def complete_video_frames(self) -> int:
         """Video frames whose whole window has been appended (the window reaches 7 audio frames ahead)."""
-        return max(0, (self.num_audio_frames - 1 - _AFTER) // _STEP + 1)
+        return max(0, (self.num_audio_frames - 1 - WINDOW_AFTER) // _STEP + 1)
 
     def windows(self, end: int) -> FeatureWindows:
         """Windows of video frames `next_video_frame` .. end-1; edge audio frames repeat, as `window_features`."""

@@ -16,14 +16,12 @@ import torch
 from ernerf_ns.audio.logmel import SAMPLE_RATE
 from ernerf_ns.audio.speech_models import RECEPTIVE, STRIDE, speech_model_frames
 from ernerf_ns.audio.windows import VIDEO_FPS
-from ernerf_ns.live.stream_features import AudioFrameWindows, FeatureStream, FeatureWindows, as_samples
+from ernerf_ns.live.stream_features import WINDOW_AFTER, AudioFrameWindows, FeatureStream, FeatureWindows, as_samples
 
 CONTEXT_SECONDS = 3.0
 """Default audio the model sees before a frame: a few words of context for its attention layers."""
 RIGHT_FRAMES = 4
 """Default look-ahead: audio frames (20 ms each) past a video frame's last audio frame."""
-_WINDOW_AHEAD = 7
-"""A video frame's window reaches 7 audio frames past its own first one (`window_features`)."""
 
 
 class StreamingSpeechModel(FeatureStream):
@@ -65,7 +63,7 @@ class StreamingSpeechModel(FeatureStream):
     def latency_samples(self) -> int:
         """Samples that must arrive after video frame i's time (sample i·640) before its window is returned: its
         window's last audio frame, that frame's 400-sample receptive field and the look-ahead."""
-        return (_WINDOW_AHEAD + self.right_frames) * STRIDE + RECEPTIVE  # 0.245 s with the default look-ahead
+        return (WINDOW_AFTER + self.right_frames) * STRIDE + RECEPTIVE  # 0.245 s with the default look-ahead
 
     def push(self, pcm: np.ndarray) -> FeatureWindows:
         """Add samples (float, or int16 PCM scaled by 1/32768); return the windows that became complete."""
