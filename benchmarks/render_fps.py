@@ -8,7 +8,8 @@ grid is occupied, so an untrained model would flatter the figure). Timed, on the
 
 - `ernerf-render`'s frames (`render_frames`: full frame, uint8 on the host);
 - the model's full frame (`get_outputs_for_camera`: head over learned torso over bc.jpg, the frame renderer);
-- the head alone (`frame_renderer.head`: the marched head layer, no torso or background);
+- the head alone (`frame_renderer.head`: the marched head layer, no torso or background), with only the colour
+  and alpha a video frame needs (`LAYER_CHANNELS`) and with all the viewer's outputs;
 - the reference, in the same run: nerfstudio's chunked full-image path (`get_outputs_for_camera_chunked`),
   which computes the same full frame.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +30,7 @@ from timing import device_name, frames_per_second, sync  # sibling module in ben
 from ernerf_ns.config import ernerf_method, ernerf_tiny_method
 from ernerf_ns.in_process import train
 from ernerf_ns.layout.audio_features import load_feature_file
+from ernerf_ns.models.frame_renderer import LAYER_CHANNELS
 from ernerf_ns.render_video import render_frames
 from ernerf_ns.stages import StageSchedule
 from ernerf_ns.synthetic import synthetic_portrait_folder
@@ -71,11 +74,13 @@ class RenderFps:
         with torch.no_grad():
             frame_fps = frames_per_second(model.get_outputs_for_camera, cameras, count)
             head_fps = frames_per_second(model.frame_renderer.head, cameras, count)
+            layer_fps = frames_per_second(partial(model.frame_renderer.head, channels=LAYER_CHANNELS), cameras, count)
             chunked_fps = frames_per_second(model.get_outputs_for_camera_chunked, cameras, count)
         print(
             f"render_fps {self.method} {self.size}x{self.size}: full frame {frame_fps:.1f} frames/s "
             f"({frame_fps / chunked_fps:.2f}x nerfstudio's chunked full-image path at {chunked_fps:.1f} frames/s), "
-            f"head alone {head_fps:.1f} frames/s, {video_fps:.1f} frames/s through ernerf-render; "
+            f"head alone {layer_fps:.1f} frames/s as a video frame needs it (colour and alpha; {head_fps:.1f} with "
+            f"the viewer's depth, attention and uncertainty too), {video_fps:.1f} frames/s through ernerf-render; "
             f"{count} frames after {self.train_steps} head and {self.torso_steps} torso steps; {device_name()}"
         )
 

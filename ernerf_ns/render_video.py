@@ -248,7 +248,7 @@ def render_frame(
     """One uint8 [H, W, 3] frame of `camera` (which carries its audio index and eye): the model's own head over
     its torso over bc.jpg once trained through the torso stage, else its head over pose frame `pose_index`'s
     torso layer over bc.jpg (`background`, on the CPU)."""
-    outputs = model.get_outputs_for_camera(camera.to(model.device))
+    outputs = model.get_frame_layers(camera.to(model.device))
     if model.torso_ready:
         rgb = outputs["rgb"].clamp(0, 1)
     else:

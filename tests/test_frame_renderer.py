@@ -13,7 +13,13 @@ from nerfstudio.pipelines.base_pipeline import Pipeline
 from tiny_pipeline import bare_camera, tiny_pipeline
 
 from ernerf_ns.models.ernerf import ERNeRFModel
-from ernerf_ns.models.frame_renderer import PixelBox, head_box_pixels, occupied_box, pinhole_rays
+from ernerf_ns.models.frame_renderer import (
+    LAYER_CHANNELS,
+    PixelBox,
+    head_box_pixels,
+    occupied_box,
+    pinhole_rays,
+)
 from ernerf_ns.synthetic import SyntheticPortrait
 
 RENDER_SIZE = 32
@@ -225,6 +231,35 @@ def test_a_camera_beside_the_head_renders_torso_and_background_only(model: ERNeR
     outputs = model.get_outputs_for_camera(camera)
     assert outputs["accumulation"].abs().max() == 0
     assert torch.equal(outputs["rgb"], outputs["torso"])
+
+
+def test_a_video_frame_is_the_full_frame_without_the_viewers_extra_outputs(
+    model: ERNeRFModel, val_camera: Cameras, full_renders: dict, monkeypatch
+):
+    """`ernerf-render` and `ernerf-live` composite `rgb` (or `head_rgb` and `accumulation` over a torso image):
+    the same values as the full frame, without depth, attention or uncertainty (nor the uncertainty net)."""
+    monkeypatch.setattr(model.config, "render_weight_threshold", 0.0)
+    calls = []
+    uncertainty = model.field.uncertainty
+    monkeypatch.setattr(model.field, "uncertainty", lambda *args: calls.append(1) or uncertainty(*args))
+    frame = model.get_frame_layers(_camera(val_camera))
+    assert calls == [], "the uncertainty net does not run for a video frame"
+    assert set(LAYER_CHANNELS) <= set(frame) and {"rgb", "head", "torso"} <= set(frame)
+    assert not {"depth", "audio_attention", "eye_attention", "uncertainty", "num_samples_per_ray"} & set(frame)
+    for name, value in frame.items():
+        gap = float((value - full_renders["fast"][name]).abs().max())
+        assert gap < EXACT, f"{name} differs from the full frame's by {gap:.2e}"
+
+
+def test_the_head_layer_refuses_outputs_it_does_not_have(model: ERNeRFModel, val_camera: Cameras):
+    with pytest.raises(ValueError, match="normals"):
+        model.frame_renderer.head(_camera(val_camera), channels=("head_rgb", "normals"))
+
+
+def test_a_video_frame_with_fast_render_off_is_the_chunked_path(model: ERNeRFModel, val_camera, monkeypatch):
+    monkeypatch.setattr(model.config, "fast_render", False)
+    monkeypatch.setattr(model, "get_outputs_for_camera_chunked", lambda camera, obb_box=None: {"chunked": True})
+    assert model.get_frame_layers(bare_camera(val_camera)) == {"chunked": True}
 
 
 # -- the colour skip ------------------------------------------------------------------------------------------

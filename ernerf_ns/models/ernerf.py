@@ -34,7 +34,7 @@ from ernerf_ns.metrics.lmd_summary import lmd_terms
 from ernerf_ns.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIZE
 from ernerf_ns.metrics.lpips import load_lpips, lpips_distance, patch_perceptual_loss
 from ernerf_ns.models import ray_marching
-from ernerf_ns.models.frame_renderer import FrameRenderer, pixel_centres
+from ernerf_ns.models.frame_renderer import LAYER_CHANNELS, FrameRenderer, pixel_centres
 from ernerf_ns.models.losses import head_losses, torso_losses
 from ernerf_ns.models.occupancy_grid import PackedOccupancyGrid
 from ernerf_ns.models.precision import bf16_autocast
@@ -496,6 +496,16 @@ class ERNeRFModel(Model):
             return self.get_outputs_for_camera_chunked(camera, obb_box)
         with self._eval_mode():
             return self.frame_renderer(camera)
+
+    @torch.no_grad()
+    def get_frame_layers(self, camera: Cameras) -> Dict[str, Tensor]:
+        """A video frame (`ernerf-render`, `ernerf-live`): the composited layers (`rgb`, `head`, `torso`) and
+        the head's `head_rgb` and `accumulation`, without the viewer's and eval's other head outputs (depth,
+        attention, uncertainty), which would cost each frame the uncertainty net and their per-ray sums."""
+        if not self.config.fast_render:
+            return self.get_outputs_for_camera_chunked(camera)
+        with self._eval_mode():
+            return self.frame_renderer(camera, LAYER_CHANNELS)
 
     @torch.no_grad()
     def get_outputs_for_camera_chunked(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Collection, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from jaxtyping import Bool, Float
@@ -51,6 +51,10 @@ HEAD_CHANNELS = {
     "num_samples_per_ray": 1,
 }
 """The head layer's outputs and their channels, in the order the chunked path returns them."""
+
+LAYER_CHANNELS = ("head_rgb", "accumulation")
+"""The head outputs a composited frame needs (`ernerf-render`, `ernerf-live`): the rest are the viewer's and
+the eval's, and skipping them saves the uncertainty net and most per-ray sums of each frame."""
 
 
 class PixelBox(NamedTuple):
@@ -228,19 +232,24 @@ def march_head(
     directions: Float[Tensor, "num_rays 3"],
     conditioning: FrameConditioning,
     bf16: bool,
+    channels: Collection[str] = tuple(HEAD_CHANNELS),
 ) -> Dict[str, Tensor]:
-    """The head layer along each ray ([num_rays, C] per `HEAD_CHANNELS`), as `ERNeRFModel._head_outputs`.
+    """The head layer along each ray ([num_rays, C] per `HEAD_CHANNELS`, those named in `channels`), as
+    `ERNeRFModel._head_outputs`.
 
     Densities and attention come from every sample; colour and uncertainty only from samples whose weight
     exceeds `render_weight_threshold`, the rest count as black and certain (each such sample moves its pixel
     by at most the threshold).
     """
+    unknown = set(channels) - set(HEAD_CHANNELS)
+    if unknown:
+        raise ValueError(f"unknown head outputs {sorted(unknown)}; the head layer has {list(HEAD_CHANNELS)}")
     num_rays = len(directions)
     field = model.field
     ray_indices, t_starts, t_ends = model.march(origins, directions)
     num_samples = len(ray_indices)
     if num_samples == 0:
-        return {name: directions.new_zeros(num_rays, channels) for name, channels in HEAD_CHANNELS.items()}
+        return {name: directions.new_zeros(num_rays, HEAD_CHANNELS[name]) for name in channels}
 
     t_mid = (t_starts + t_ends)[:, None] / 2
     positions = origins[ray_indices] + directions[ray_indices] * t_mid
@@ -251,8 +260,10 @@ def march_head(
             density.append(part["density"].float())
             geo_feat.append(part["geo_feat"])
             enc_x.append(part["enc_x"])
-            audio_attention.append(part["audio_attention"].float().norm(dim=-1, keepdim=True))
-            eye_attention.append(part["eye_attention"].float())
+            if "audio_attention" in channels:
+                audio_attention.append(part["audio_attention"].float().norm(dim=-1, keepdim=True))
+            if "eye_attention" in channels:
+                eye_attention.append(part["eye_attention"].float())
     weights = model.volume_weights(t_starts, t_ends, _cat(density)[:, 0], ray_indices, num_rays)[:, None]
 
     geo_feat_kept, enc_x_kept = _cat(geo_feat), _cat(enc_x)
@@ -265,7 +276,7 @@ def march_head(
     with bf16_autocast(bf16):
         # SH of each ray's direction once, then per sample: the same values as per-sample SH.
         rgb = field.color(field.encode_directions(directions)[colour_rays], geo_feat_kept, conditioning.head_code)
-        uncertainty = field.uncertainty(enc_x_kept)
+        uncertainty = field.uncertainty(enc_x_kept) if "uncertainty" in channels else None
 
     def render(values: Tensor) -> Tensor:
         return ray_marching.accumulate(weights * values, ray_indices, num_rays)
@@ -273,16 +284,18 @@ def march_head(
     def render_kept(values: Tensor) -> Tensor:
         return ray_marching.accumulate(colour_weights * values, colour_rays, num_rays)
 
-    accumulation = render(torch.ones_like(t_mid))
-    return {
-        "head_rgb": render_kept(rgb),
-        "accumulation": accumulation,
-        "depth": render(t_mid) / accumulation.clamp(min=1e-6),
-        "audio_attention": render(_cat(audio_attention)),
-        "eye_attention": render(_cat(eye_attention)),
-        "uncertainty": render_kept(uncertainty),
-        "num_samples_per_ray": ray_marching.accumulate(torch.ones_like(t_mid), ray_indices, num_rays),
+    accumulation = ray_marching.accumulate(weights, ray_indices, num_rays)
+    # Each output computed only when asked for (the dict holds functions, not values).
+    outputs = {
+        "head_rgb": lambda: render_kept(rgb),
+        "accumulation": lambda: accumulation,
+        "depth": lambda: render(t_mid) / accumulation.clamp(min=1e-6),
+        "audio_attention": lambda: render(_cat(audio_attention)),
+        "eye_attention": lambda: render(_cat(eye_attention)),
+        "uncertainty": lambda: render_kept(uncertainty),
+        "num_samples_per_ray": lambda: ray_marching.accumulate(torch.ones_like(t_mid), ray_indices, num_rays),
     }
+    return {name: outputs[name]() for name in channels}
 
 
 def _paste(values: Float[Tensor, "num_rays channels"], box: PixelBox, height: int, width: int) -> Tensor:
@@ -339,8 +352,10 @@ class FrameRenderer:
         camera: Cameras,
         conditioning: Optional[FrameConditioning] = None,
         size: Optional[Tuple[int, int]] = None,
+        channels: Collection[str] = tuple(HEAD_CHANNELS),
     ) -> Dict[str, Tensor]:
-        """The head layer of the first camera's frame, [H, W, C] per `HEAD_CHANNELS`, on the model's device.
+        """The head layer of the first camera's frame, [H, W, C] per `HEAD_CHANNELS` (those in `channels`), on
+        the model's device.
 
         Undistorted perspective cameras march only the pixels inside the projection of the occupied cells'
         box (`head_bounds`); other camera types march every pixel of nerfstudio's own rays. `conditioning` and
@@ -355,14 +370,14 @@ class FrameRenderer:
             bounds = self.head_bounds()
             box = PixelBox(0, 0, 0, 0) if bounds is None else head_box_pixels(camera, bounds)
             if box.empty:
-                return {name: torch.zeros(height, width, c, device=model.device) for name, c in HEAD_CHANNELS.items()}
+                return {name: torch.zeros(height, width, HEAD_CHANNELS[name], device=model.device) for name in channels}
             origin, directions = pinhole_rays(camera, box)
             origins = origin.expand(len(directions), 3).contiguous()
         else:
             box = PixelBox(0, height, 0, width)
             bundle = camera.generate_rays(camera_indices=0, keep_shape=True)
             origins, directions = bundle.origins.reshape(-1, 3), bundle.directions.reshape(-1, 3)
-        rays = march_head(model, origins, directions, conditioning, self.bf16)
+        rays = march_head(model, origins, directions, conditioning, self.bf16, channels)
         return {name: _paste(values, box, height, width) for name, values in rays.items()}
 
     def torso(
@@ -397,8 +412,9 @@ class FrameRenderer:
 
         return self._background.get(image, (height, width), resample)
 
-    def __call__(self, camera: Cameras) -> Dict[str, Tensor]:
-        """All outputs of the first camera's frame, [H, W, C], on the camera's device (as the chunked path).
+    def __call__(self, camera: Cameras, channels: Collection[str] = tuple(HEAD_CHANNELS)) -> Dict[str, Tensor]:
+        """All outputs of the first camera's frame, [H, W, C], on the camera's device (as the chunked path):
+        the composited layers and the head outputs named in `channels` (`LAYER_CHANNELS`: a video's frame).
 
         Composited as `ERNeRFModel.get_outputs` does outside training: `rgb` is the head over the torso (when
         shown) over bc.jpg (or white); `head` the head over bc.jpg (or white); `torso` the torso over it.
@@ -410,7 +426,7 @@ class FrameRenderer:
         conditioning = frame_conditioning(model, camera)
         # The torso first: its kernels run while the head's box and rays are worked out on the host.
         torso = self.torso(camera, conditioning, height, width)
-        outputs = self.head(camera, conditioning, (height, width))
+        outputs = self.head(camera, conditioning, (height, width), tuple(dict.fromkeys([*LAYER_CHANNELS, *channels])))
         background = self.background(height, width)
         state = model.viewer_state
         layers = portrait_layers(
