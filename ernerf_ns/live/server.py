@@ -265,7 +265,7 @@ class LiveServer:
 
     def _render(self, block: np.ndarray, render: bool) -> list[tuple[LiveFrame, Optional[bytes]]]:
         """On the worker thread: push one block, JPEG-encode the frames it completes."""
-        return [(frame, _jpeg(frame.image)) for frame in self.stream.push(block, render=render)]
+        return [(frame, encode_jpeg(frame.image)) for frame in self.stream.push(block, render=render)]
 
     def _stats(self, now: float) -> str:
         while self._rendered and self._rendered[0] <= now - 1.0:
@@ -406,7 +406,8 @@ class LiveServer:
         driver.add(samples, time.monotonic())
 
 
-def _jpeg(image: Optional[np.ndarray]) -> Optional[bytes]:
+def encode_jpeg(image: Optional[np.ndarray]) -> Optional[bytes]:
+    """The wire's JPEG of an RGB uint8 frame (None for a skipped frame)."""
     if image is None:
         return None
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
