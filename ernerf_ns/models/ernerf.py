@@ -34,7 +34,7 @@ from ernerf_ns.metrics.lmd_summary import lmd_terms
 from ernerf_ns.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIZE
 from ernerf_ns.metrics.lpips import load_lpips, lpips_distance, patch_perceptual_loss
 from ernerf_ns.models import ray_marching
-from ernerf_ns.models.frame_renderer import LAYER_CHANNELS, FrameRenderer, pixel_centres
+from ernerf_ns.models.frame_renderer import HEAD_CHANNELS, LAYER_CHANNELS, FrameRenderer, pixel_centres
 from ernerf_ns.models.losses import head_losses, torso_losses
 from ernerf_ns.models.occupancy_grid import PackedOccupancyGrid
 from ernerf_ns.models.precision import bf16_autocast
@@ -492,20 +492,24 @@ class ERNeRFModel(Model):
         the viewer's smaller previews line up. `obb_box` changes nothing: nerfstudio turns it into ray near/far
         bounds, and the head is sampled inside the occupancy grid's box whatever those say (in both paths).
         """
-        if not self.config.fast_render:
-            return self.get_outputs_for_camera_chunked(camera, obb_box)
-        with self._eval_mode():
-            return self.frame_renderer(camera)
+        return self._whole_frame(camera, tuple(HEAD_CHANNELS), obb_box)
 
     @torch.no_grad()
     def get_frame_layers(self, camera: Cameras) -> Dict[str, Tensor]:
         """A video frame (`ernerf-render`, `ernerf-live`): the composited layers (`rgb`, `head`, `torso`) and
         the head's `head_rgb` and `accumulation`, without the viewer's and eval's other head outputs (depth,
         attention, uncertainty), which would cost each frame the uncertainty net and their per-ray sums."""
+        return self._whole_frame(camera, LAYER_CHANNELS)
+
+    def _whole_frame(
+        self, camera: Cameras, channels: Tuple[str, ...], obb_box: Optional[OrientedBox] = None
+    ) -> Dict[str, Tensor]:
+        """The frame renderer's outputs with the head's `channels`, or every output of the chunked path when
+        `fast_render` is off."""
         if not self.config.fast_render:
-            return self.get_outputs_for_camera_chunked(camera)
+            return self.get_outputs_for_camera_chunked(camera, obb_box)
         with self._eval_mode():
-            return self.frame_renderer(camera, LAYER_CHANNELS)
+            return self.frame_renderer(camera, channels)
 
     @torch.no_grad()
     def get_outputs_for_camera_chunked(
