@@ -84,6 +84,10 @@ class Convergence:
     """Method whose model, sampling and schedule are trained."""
     rays_per_batch: Optional[int] = None
     """Rays per step (default: the method's)."""
+    bucket_samples: Optional[bool] = None
+    """Override the model's `bucket_samples` (default: the method's)."""
+    graph_networks: Optional[bool] = None
+    """Override the model's `graph_networks` (default: the method's)."""
     max_val_frames: Optional[int] = None
     """Score only the first N frames of transforms_val.json (CPU smoke tests; default: all)."""
     warmup_steps: int = 3
@@ -98,6 +102,9 @@ class Convergence:
         config = copy.deepcopy(method.config)
         if self.rays_per_batch:
             config.pipeline.datamanager.train_num_rays_per_batch = self.rays_per_batch
+        for name in ("bucket_samples", "graph_networks"):
+            if getattr(self, name) is not None:
+                setattr(config.pipeline.model, name, getattr(self, name))
         val_frames = len(json.loads((self.data / "transforms_val.json").read_text())["frames"])
         # All of them by default, not the first 100 that training-time evaluation uses.
         config.pipeline.datamanager.dataparser.max_val_frames = min(self.max_val_frames or val_frames, val_frames)
@@ -124,7 +131,8 @@ class Convergence:
             f"frames after {elapsed:.0f} s of training{ended}; {step:,} steps ({self.warmup_steps} untimed), "
             f"{steps_per_s:.3g} steps/s x {rays:,} rays = {steps_per_s * rays:,.0f} rays/s; "
             f"{frame_ms:.0f} ms per {size} val frame; weights {state_dict_mb(trainer.pipeline.model):.1f} MB; "
-            f"{device_name() if device.startswith('cuda') else device}"
+            f"{device_name() if device.startswith('cuda') else device}; bucket_samples "
+            f"{config.pipeline.model.bucket_samples}, graph_networks {config.pipeline.model.graph_networks}"
         )
 
 

@@ -53,6 +53,8 @@ class ProfileStep:
     """Hash-grid backend (tcnn falls back to Triton without tinycudann)."""
     bucket_samples: bool = False
     """Pad the samples to repeating sizes (the model's `bucket_samples`)."""
+    graph_networks: bool = False
+    """Replay the field's networks as CUDA graphs (the model's `graph_networks`)."""
     python_rows: int = 0
     """Also list the Python functions with the most cumulative host time over the profiled steps (cProfile):
     the step is bound by host work on a GPU, and this says which of our (or nerfstudio's) code spends it."""
@@ -62,6 +64,7 @@ class ProfileStep:
         config = copy.deepcopy(ernerf_method.config)
         config.pipeline.model.hash_implementation = self.hash_implementation
         config.pipeline.model.bucket_samples = self.bucket_samples
+        config.pipeline.model.graph_networks = self.graph_networks
         if self.rays_per_batch:
             config.pipeline.datamanager.train_num_rays_per_batch = self.rays_per_batch
         trainer = setup_trainer(config, self.data, self.data.parent / "profile_runs", max_steps=10**6)
@@ -86,7 +89,7 @@ class ProfileStep:
         print(
             f"profile_step: {seconds / self.steps * 1000:.1f} ms/step unprofiled at {rays} rays "
             f"({rays * self.steps / seconds:,.0f} rays/s), "
-            f"bucket_samples {self.bucket_samples}; {device_name()}"
+            f"bucket_samples {self.bucket_samples}, graph_networks {self.graph_networks}; {device_name()}"
         )
 
 

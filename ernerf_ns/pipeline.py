@@ -8,6 +8,7 @@ from typing import Dict, Optional, Type
 
 from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
 
+from ernerf_ns.fields.cuda_graphs import mark_step
 from ernerf_ns.metrics.lmd_summary import summarise_lmd
 
 
@@ -33,6 +34,7 @@ class ERNeRFPipeline(VanillaPipeline):
 
     def get_train_loss_dict(self, step: int):
         """Nerfstudio's training step, with the rays drawn by the sampler of the step's stage."""
+        mark_step()
         ray_bundle, batch = self.datamanager.next_train(step, self.model.config.stages.stage_at(step))
         model_outputs = self._model(ray_bundle)
         metrics_dict = self.model.get_metrics_dict(model_outputs, batch)

@@ -124,3 +124,48 @@ def test_frame_renderer_renders_the_chunked_paths_image(trained):
     assert exact_score > 60.0 and fast_score > 40.0 and gap < 0.005, (
         f"PSNR to the chunked path: float32 {exact_score:.1f} dB, bf16 {fast_score:.1f} dB; accumulation gap {gap:.4f}"
     )
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_graphed_networks_equal_eager_networks_step_after_step(bf16):
+    """CUDA-graph replay of the head field's networks: the outputs and gradients of eager ones, for two
+    sample counts and again on the second replay of each (the graphs' buffers are reused between steps)."""
+    from ernerf_ns.fields.cuda_graphs import mark_step
+    from ernerf_ns.fields.head_field import ERNeRFHeadField
+
+    torch.manual_seed(0)
+    field = ERNeRFHeadField(num_frames=7, implementation="triton").cuda()
+    with torch.no_grad():
+        for p in field.encoding.parameters():
+            p.normal_(0, 0.3)
+
+    def run(graphs: bool, num_samples: int):
+        mark_step()
+        field.graph_networks = graphs
+        field.zero_grad(set_to_none=True)
+        g = torch.Generator(device="cuda").manual_seed(num_samples)
+        ray_indices = torch.sort(torch.randint(0, 500, (num_samples,), device="cuda", generator=g)).values
+        positions = torch.rand(num_samples, 3, device="cuda", generator=g) * 2 - 1
+        directions = torch.nn.functional.normalize(torch.randn(500, 3, device="cuda", generator=g), dim=-1)
+        codes = field.individual_codes[torch.randint(0, 7, (500,), device="cuda", generator=g)]
+        audio = torch.randn(500, 32, device="cuda", generator=g)
+        eye = torch.rand(500, 1, device="cuda", generator=g)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            out = field(positions, directions, audio, eye, codes, ray_indices=ray_indices)
+        loss = sum(out[k].float().pow(2).mean() for k in ("density", "rgb", "uncertainty", "audio_attention"))
+        loss.backward()
+        grads = [p.grad.clone() for p in field.parameters() if p.grad is not None]
+        return {k: v.detach().clone() for k, v in out.items()}, grads
+
+    for num_samples in (3000, 4711, 3000, 4711):
+        eager, eager_grads = run(False, num_samples)
+        graphed, graphed_grads = run(True, num_samples)
+        tolerance = dict(rtol=2e-2, atol=2e-3) if bf16 else dict(rtol=1e-4, atol=1e-5)
+        assert graphed.keys() == eager.keys()
+        for key in eager:
+            assert graphed[key].shape[0] == num_samples
+            torch.testing.assert_close(graphed[key].float(), eager[key].float(), **tolerance)
+        assert len(graphed_grads) == len(eager_grads)
+        for a, b in zip(graphed_grads, eager_grads, strict=True):
+            scale = float(b.abs().max()) + 1e-12
+            assert float((a - b).abs().max()) / scale < (5e-2 if bf16 else 1e-3)

@@ -7,9 +7,10 @@ from typing import Literal, Optional
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
-from nerfstudio.field_components.activations import trunc_exp
 from torch import Tensor, nn
 
+from ernerf_ns.fields.activations import trunc_exp
+from ernerf_ns.fields.cuda_graphs import graphed, use_graphs
 from ernerf_ns.fields.mlp import MLP
 from ernerf_ns.fields.region_attention import RegionAttention
 from ernerf_ns.fields.row_buckets import bucket_rows
@@ -78,6 +79,8 @@ class ERNeRFHeadField(nn.Module):
         self.individual_codes = nn.Parameter(torch.randn(num_frames, individual_dim) * 0.1)
         self.bucket_samples = False
         """With per-ray conditioning, pad the points of `forward` to `bucket_rows` sizes (cuBLAS on CUDA)."""
+        self.graph_networks = False
+        """On CUDA while training, replay `networks` as CUDA graphs (`cuda_graphs.py`); pads like `bucket_samples`."""
 
     def encode_directions(self, directions: Float[Tensor, "*bs 3"]) -> Float[Tensor, "*bs 16"]:
         """Degree-3 SH of unit directions in tiny-cuda-nn's convention (ER-NeRF's), on every device."""
@@ -134,7 +137,8 @@ class ERNeRFHeadField(nn.Module):
         is usually a row of `individual_codes`.
         """
         count = positions.shape[0]
-        padded = bucket_rows(count) if (self.bucket_samples and ray_indices is not None) else count
+        bucket = self.bucket_samples or use_graphs(self.graph_networks, positions)
+        padded = bucket_rows(count) if (bucket and ray_indices is not None) else count
         if padded > count:
             # Extra points at the box centre, spread over the rays (their zero gradients then meet no atomics
             # contention), cut off again below.
@@ -154,7 +158,20 @@ class ERNeRFHeadField(nn.Module):
         individual_code: Float[Tensor, "*bs individual_dim"],
         ray_indices: Optional[Int[Tensor, " num_points"]] = None,
     ) -> dict[str, Tensor]:
-        """`forward` after the encodings: every network of the field."""
+        """`forward` after the encodings: every network of the field (as CUDA graphs with `graph_networks`)."""
+        if use_graphs(self.graph_networks, enc_x):
+            return graphed(type(self)._networks)(self, enc_x, sh, audio, eye, individual_code, ray_indices)
+        return self._networks(enc_x, sh, audio, eye, individual_code, ray_indices)
+
+    def _networks(
+        self,
+        enc_x: Tensor,
+        sh: Tensor,
+        audio: Tensor,
+        eye: Tensor,
+        individual_code: Tensor,
+        ray_indices: Optional[Tensor] = None,
+    ) -> dict[str, Tensor]:
         if ray_indices is not None:
             sh, audio, eye, individual_code = (t[ray_indices] for t in (sh, audio, eye, individual_code))
         outputs = {"enc_x": enc_x, **self.density_from_features(enc_x, audio, eye)}

@@ -70,6 +70,10 @@ class ERNeRFModelConfig(ModelConfig):
     bucket_samples: bool = False
     """Pad each training step's samples to one of 16 sizes per doubling (`fields/row_buckets.py`)
     before the field's networks, so cuBLAS meets repeating shapes; the padding is cut off before rendering."""
+    graph_networks: bool = False
+    """On CUDA while training, replay the head field's networks (after the hash encoding) and their backward as
+    CUDA graphs, one per `bucket_rows` sample count (`fields/cuda_graphs.py`): the step is bound by the host's
+    kernel launches. The first steps pay a torch.compile (tens of seconds, cached on disk by PyTorch)."""
     bf16_networks: bool = True
     """On CUDA, run the MLPs and the region attention under bf16 autocast while training (the hash grids,
     density activation, compositing and losses stay fp32)."""
@@ -182,6 +186,7 @@ class ERNeRFModel(Model):
         )
         self.field.encoding.use_compile = self.config.compile_hash_grid
         self.field.bucket_samples = self.config.bucket_samples
+        self.field.graph_networks = self.config.graph_networks
         self.torso_field: Optional[TorsoField] = None
         if self.config.stages.torso_steps > 0:
             if meta.get("torso_filenames") is None:
