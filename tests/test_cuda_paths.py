@@ -129,7 +129,9 @@ def test_frame_renderer_renders_the_chunked_paths_image(trained):
 @pytest.mark.parametrize("bf16", [False, True])
 def test_graphed_networks_equal_eager_networks_step_after_step(bf16):
     """CUDA-graph replay of the head field's networks: the outputs and gradients of eager ones, for two
-    sample counts and again on the second replay of each (the graphs' buffers are reused between steps)."""
+    sample counts and again on the second replay of each (the graphs' buffers are reused between steps).
+    Under bf16 both round differently (the compiled kernels keep fp32 between fused ops), so each is held
+    to the float32 eager result: the graphed path may be no farther from it than eager bf16 is."""
     from ernerf_ns.fields.cuda_graphs import mark_step
     from ernerf_ns.fields.head_field import ERNeRFHeadField
 
@@ -139,7 +141,7 @@ def test_graphed_networks_equal_eager_networks_step_after_step(bf16):
         for p in field.encoding.parameters():
             p.normal_(0, 0.3)
 
-    def run(graphs: bool, num_samples: int):
+    def run(graphs: bool, num_samples: int, autocast: bool):
         mark_step()
         field.graph_networks = graphs
         field.zero_grad(set_to_none=True)
@@ -150,22 +152,24 @@ def test_graphed_networks_equal_eager_networks_step_after_step(bf16):
         codes = field.individual_codes[torch.randint(0, 7, (500,), device="cuda", generator=g)]
         audio = torch.randn(500, 32, device="cuda", generator=g)
         eye = torch.rand(500, 1, device="cuda", generator=g)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
             out = field(positions, directions, audio, eye, codes, ray_indices=ray_indices)
         loss = sum(out[k].float().pow(2).mean() for k in ("density", "rgb", "uncertainty", "audio_attention"))
         loss.backward()
         grads = [p.grad.clone() for p in field.parameters() if p.grad is not None]
-        return {k: v.detach().clone() for k, v in out.items()}, grads
+        return {k: v.detach().float().clone() for k, v in out.items()}, grads
+
+    def gap(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).abs().max()) / (float(b.abs().max()) + 1e-12)
 
     for num_samples in (3000, 4711, 3000, 4711):
-        eager, eager_grads = run(False, num_samples)
-        graphed, graphed_grads = run(True, num_samples)
-        tolerance = dict(rtol=2e-2, atol=2e-3) if bf16 else dict(rtol=1e-4, atol=1e-5)
+        reference, reference_grads = run(False, num_samples, autocast=False)
+        eager, eager_grads = run(False, num_samples, autocast=bf16)
+        graphed, graphed_grads = run(True, num_samples, autocast=bf16)
         assert graphed.keys() == eager.keys()
+        assert len(graphed_grads) == len(eager_grads) == len(reference_grads)
         for key in eager:
             assert graphed[key].shape[0] == num_samples
-            torch.testing.assert_close(graphed[key].float(), eager[key].float(), **tolerance)
-        assert len(graphed_grads) == len(eager_grads)
-        for a, b in zip(graphed_grads, eager_grads, strict=True):
-            scale = float(b.abs().max()) + 1e-12
-            assert float((a - b).abs().max()) / scale < (5e-2 if bf16 else 1e-3)
+            assert gap(graphed[key], reference[key]) <= 1.25 * gap(eager[key], reference[key]) + 1e-4, key
+        for a, b, ref in zip(graphed_grads, eager_grads, reference_grads, strict=True):
+            assert gap(a, ref) <= 1.25 * gap(b, ref) + 1e-3
