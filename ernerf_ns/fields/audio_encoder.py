@@ -7,6 +7,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ernerf_ns.audio.windows import smoothing_window
+from ernerf_ns.fields.cuda_graphs import graphed, use_graphs
 
 LEAKY_SLOPE = 0.02
 """Negative slope of every LeakyReLU in ER-NeRF's audio networks."""
@@ -85,6 +86,8 @@ class AudioEncoder(nn.Module):
         self.seq_len = seq_len
         self.audio_net = AudioNet(dim_in, dim_aud)
         self.audio_att_net = AudioAttNet(dim_aud, seq_len)
+        self.graph_networks = False
+        """On CUDA while training, replay `all_frames` (the same shape every step) as a CUDA graph."""
 
     def forward(
         self, windows: Float[Tensor, "batch seq_len channels 16"], smooth: bool = True
@@ -105,6 +108,11 @@ class AudioEncoder(nn.Module):
     ) -> Float[Tensor, "num_frames dim_aud"]:
         """The code of every frame of a clip: what `forward` gives each frame's window, with AudioNet run once
         per frame instead of once per frame and window position."""
+        if use_graphs(self.graph_networks, features):
+            return graphed(type(self)._all_frames)(self, features, smooth)
+        return self._all_frames(features, smooth)
+
+    def _all_frames(self, features: Tensor, smooth: bool) -> Tensor:
         codes = self.audio_net(features)
         if not smooth:
             return codes

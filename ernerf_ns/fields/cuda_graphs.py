@@ -1,9 +1,10 @@
-"""The head field's networks replayed as CUDA graphs while training (torch.compile "reduce-overhead").
+"""The networks of a training step replayed as CUDA graphs (torch.compile "reduce-overhead").
 
-On a GPU a training step is bound by the host: every eager op of the MLPs and the region attention, and of
-their backward, is a kernel launch of a few microseconds' work, and every matrix product pays cuBLAS's host
-heuristics. Replaying a captured graph launches all of them at once. A graph is captured per input shape,
-so the field pads its samples to `bucket_rows` sizes first: a few dozen shapes over a whole run. Inference
+On a GPU a training step is bound by the host: every eager op of the MLPs, the region attention and the audio
+encoder, and of their backward, is a kernel launch of a few microseconds' work, and every matrix product or
+convolution pays cuBLAS's or cuDNN's host heuristics. Replaying a captured graph launches all of them at once.
+A graph is captured per input shape: the audio encoder's is the same every step, the head field pads its
+samples to `bucket_rows` sizes first (a few dozen shapes over a whole run). Inference
 (the viewer, renders, occupancy updates) and CPU tensors always run eagerly: the same function, op by op.
 """
 

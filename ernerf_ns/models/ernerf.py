@@ -71,9 +71,10 @@ class ERNeRFModelConfig(ModelConfig):
     """Pad each training step's samples to one of 16 sizes per doubling (`fields/row_buckets.py`)
     before the field's networks, so cuBLAS meets repeating shapes; the padding is cut off before rendering."""
     graph_networks: bool = False
-    """On CUDA while training, replay the head field's networks (after the hash encoding) and their backward as
-    CUDA graphs, one per `bucket_rows` sample count (`fields/cuda_graphs.py`): the step is bound by the host's
-    kernel launches. The first steps pay a torch.compile (tens of seconds, cached on disk by PyTorch)."""
+    """On CUDA while training, replay the head field's networks (after the hash encoding) and the audio encoder,
+    with their backward, as CUDA graphs, one per `bucket_rows` sample count (`fields/cuda_graphs.py`): the step
+    is bound by the host's kernel launches. The first steps pay a torch.compile (tens of seconds, cached on disk
+    by PyTorch)."""
     bf16_networks: bool = True
     """On CUDA, run the MLPs and the region attention under bf16 autocast while training (the hash grids,
     density activation, compositing and losses stay fp32)."""
@@ -208,6 +209,7 @@ class ERNeRFModel(Model):
         self.audio_encoder = AudioEncoder(
             dim_in=features.shape[-1], dim_aud=self.config.audio_dim, seq_len=self.config.audio_window
         )
+        self.audio_encoder.graph_networks = self.config.graph_networks
         self.occupancy_grid = PackedOccupancyGrid(
             roi_aabb=aabb.flatten(), resolution=self.config.occupancy_resolution, levels=1
         )
