@@ -108,7 +108,7 @@ class AudioEncoder(nn.Module):
     ) -> Float[Tensor, "num_frames dim_aud"]:
         """The code of every frame of a clip: what `forward` gives each frame's window, with AudioNet run once
         per frame instead of once per frame and window position."""
-        if use_graphs(self.graph_networks, features):
+        if use_graphs(self.graph_networks and self.training, features):
             return graphed(type(self)._all_frames)(self, features, smooth)
         return self._all_frames(features, smooth)
 

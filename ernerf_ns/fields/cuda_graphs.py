@@ -29,8 +29,9 @@ def graphed(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def use_graphs(enabled: bool, first: torch.Tensor) -> bool:
-    """Whether a call with `first` as its first tensor takes the graphed path: enabled, on CUDA, with
-    gradients (a training step), and not already inside a graph being traced."""
+    """Whether a call with `first` as its first tensor takes the graphed path: enabled (callers add that their
+    module is in training mode: nerfstudio's evaluation batches keep gradients on), on CUDA, with gradients,
+    and not already inside a graph being traced."""
     return enabled and first.is_cuda and torch.is_grad_enabled() and not torch.compiler.is_compiling()
 
 

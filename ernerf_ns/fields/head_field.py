@@ -137,7 +137,7 @@ class ERNeRFHeadField(nn.Module):
         is usually a row of `individual_codes`.
         """
         count = positions.shape[0]
-        bucket = self.bucket_samples or use_graphs(self.graph_networks, positions)
+        bucket = self.bucket_samples or use_graphs(self.graph_networks and self.training, positions)
         padded = bucket_rows(count) if (bucket and ray_indices is not None) else count
         if padded > count:
             # Extra points at the box centre, spread over the rays (their zero gradients then meet no atomics
@@ -159,7 +159,7 @@ class ERNeRFHeadField(nn.Module):
         ray_indices: Optional[Int[Tensor, " num_points"]] = None,
     ) -> dict[str, Tensor]:
         """`forward` after the encodings: every network of the field (as CUDA graphs with `graph_networks`)."""
-        if use_graphs(self.graph_networks, enc_x):
+        if use_graphs(self.graph_networks and self.training, enc_x):
             return graphed(type(self)._networks)(self, enc_x, sh, audio, eye, individual_code, ray_indices)
         return self._networks(enc_x, sh, audio, eye, individual_code, ray_indices)
 

@@ -27,6 +27,7 @@ from ernerf_ns.audio.windows import smoothing_window
 from ernerf_ns.data.compositing import layer_over, portrait_layers, premultiplied_over
 from ernerf_ns.data.talking_portrait_dataset import load_image
 from ernerf_ns.fields.audio_encoder import AudioEncoder
+from ernerf_ns.fields.cuda_graphs import graphed, use_graphs
 from ernerf_ns.fields.head_field import ERNeRFHeadField
 from ernerf_ns.fields.torso_field import TorsoField
 from ernerf_ns.layout.errors import DatasetError
@@ -71,10 +72,10 @@ class ERNeRFModelConfig(ModelConfig):
     """Pad each training step's samples to one of 16 sizes per doubling (`fields/row_buckets.py`)
     before the field's networks, so cuBLAS meets repeating shapes; the padding is cut off before rendering."""
     graph_networks: bool = False
-    """On CUDA while training, replay the head field's networks (after the hash encoding) and the audio encoder,
-    with their backward, as CUDA graphs, one per `bucket_rows` sample count (`fields/cuda_graphs.py`): the step
-    is bound by the host's kernel launches. The first steps pay a torch.compile (tens of seconds, cached on disk
-    by PyTorch)."""
+    """On CUDA while training, replay the head field's networks (after the hash encoding), the audio encoder and
+    the head losses, with their backward, as CUDA graphs (`fields/cuda_graphs.py`; the field's samples padded to
+    `bucket_rows` counts): the step is bound by the host's kernel launches. The first steps pay a torch.compile
+    (tens of seconds, cached on disk by PyTorch)."""
     bf16_networks: bool = True
     """On CUDA, run the MLPs and the region attention under bf16 autocast while training (the hash grids,
     density activation, compositing and losses stay fp32)."""
@@ -563,7 +564,13 @@ class ERNeRFModel(Model):
             return self._torso_losses(outputs, batch)
         image = batch["image"][..., :3].to(self.device)
         face = batch["face_mask"].to(self.device).reshape(-1)
-        losses = head_losses(outputs, image, face, self._step_fraction, self.config)
+        if use_graphs(self.config.graph_networks and self.training, image):
+            # The per-ray losses have the same shapes every step: one graph. The ramp is a tensor, so that a new
+            # value each step is an input of that graph rather than a constant compiled into it.
+            frac = torch.tensor(self._step_fraction, device=image.device)
+            losses = graphed(head_losses)(outputs, image, face, frac, self.config)
+        else:
+            losses = head_losses(outputs, image, face, self._step_fraction, self.config)
         if self.stage == "lips" and "patch_shape" in batch:
             losses["lips_perceptual_loss"] = self.config.lips_perceptual_weight * self._lips_perceptual(outputs, batch)
         return losses

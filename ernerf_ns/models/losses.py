@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Dict
+from typing import TYPE_CHECKING, Dict, Union
 
 import torch
 from jaxtyping import Float
@@ -24,12 +24,12 @@ def head_losses(
     outputs: Dict[str, Tensor],
     image: Float[Tensor, "num_rays 3"],
     face: Float[Tensor, " num_rays"],
-    step_fraction: float,
+    step_fraction: Union[float, Tensor],
     config: ERNeRFModelConfig,
 ) -> Dict[str, Tensor]:
     """The head and lips stages' losses: colour (uncertainty-weighted), uncertainty, alpha entropy, ambient
     attention and, on the steps that compute it, jitter smoothness. `step_fraction` ramps the uncertainty and
-    ambient terms in, as ER-NeRF does over its head iterations."""
+    ambient terms in, as ER-NeRF does over its head iterations (a 0-d tensor under CUDA graphs)."""
     pred = outputs["rgb"]
     frac = step_fraction
     per_ray = (pred - image).pow(2).mean(dim=-1)
