@@ -32,7 +32,7 @@ from ernerf_ns.config import ernerf_method, ernerf_tiny_method
 from ernerf_ns.in_process import train
 from ernerf_ns.live.portrait_stream import PortraitStream
 from ernerf_ns.live.protocol import PCM_PATH, VIEWER_PATH, to_int16, unpack_frame
-from ernerf_ns.live.server import LiveServer
+from ernerf_ns.live.server import FRAME_SECONDS, LiveServer
 from ernerf_ns.stages import StageSchedule
 from ernerf_ns.synthetic import synthetic_portrait_folder
 
@@ -67,12 +67,17 @@ class LiveLatency:
             frames, last_stats = self._watch(server.port, speech)
         speaking = [f for f in frames if np.abs(f.audio).max() > 0]
         shown = [f for f in speaking if f.jpeg]
+        # Where in the speech each skipped frame fell: a one-off stall at its start differs from a steady shortfall.
+        skipped = [f"{i * FRAME_SECONDS:.2f}" for i, f in enumerate(speaking) if not f.jpeg]
+        more = " ..." if len(skipped) > 5 else ""
+        where = f" (at {', '.join(skipped[:5])}{more} s into the speech)" if skipped else ""
         span = speaking[-1].sent_at - speaking[0].sent_at if len(speaking) > 1 else float("nan")
         fps = (len(shown) - 1) / span if len(shown) > 1 else 0.0
         median, p95 = last_stats.get("latency_ms_median"), last_stats.get("latency_ms_p95")
         print(
             f"live_latency {self.method} {self.size}x{self.size}: {fps:.1f} frames/s sustained over "
-            f"{len(speaking)} frames of speech, {len(speaking) - len(shown)} dropped; audio arrival -> frame sent "
+            f"{len(speaking)} frames of speech, {len(speaking) - len(shown)} dropped{where}; audio arrival -> frame "
+            f"sent "
             f"median {median:.0f} ms, 95th percentile {p95:.0f} ms (+ the page's 120-ms playback lead); "
             f"{self.seconds:.0f} s pushed in {CHUNK_SECONDS * 1000:.0f}-ms chunks at real-time pace; {device_name()}"
         )

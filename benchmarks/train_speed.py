@@ -27,10 +27,17 @@ from ernerf_ns.synthetic import synthetic_portrait_folder
 
 
 def make_trainer(
-    data: Path, output: Path, steps: int, hash_implementation: str, rays_per_batch: Optional[int]
+    data: Path,
+    output: Path,
+    steps: int,
+    hash_implementation: str,
+    rays_per_batch: Optional[int],
+    graph_networks: Optional[bool] = None,
 ) -> Trainer:
     config = copy.deepcopy(ernerf_method.config)
     config.pipeline.model.hash_implementation = hash_implementation
+    if graph_networks is not None:
+        config.pipeline.model.graph_networks = graph_networks
     if rays_per_batch:
         config.pipeline.datamanager.train_num_rays_per_batch = rays_per_batch
     return setup_trainer(config, data, output, max_steps=steps)
@@ -50,10 +57,14 @@ class TrainSpeed:
     """Untimed iterations first (nerfacc's JIT build, occupancy warm-up, allocator)."""
     rays_per_batch: Optional[int] = None
     """Rays per step (default: the method's)."""
+    graph_networks: Optional[bool] = None
+    """The measured run's `graph_networks` (default: the method's); the reference never replays graphs."""
 
     def main(self) -> None:
         synthetic_portrait_folder(self.data, self.frames, self.size)
-        trainer = make_trainer(self.data, self.data.parent / "runs", self.steps, "tcnn", self.rays_per_batch)
+        trainer = make_trainer(
+            self.data, self.data.parent / "runs", self.steps, "tcnn", self.rays_per_batch, self.graph_networks
+        )
         rays = trainer.pipeline.datamanager.get_train_rays_per_batch()
         timed_steps(trainer, 0, self.warmup_steps)
         seconds = timed_steps(trainer, self.warmup_steps, self.steps - self.warmup_steps)
@@ -62,7 +73,7 @@ class TrainSpeed:
         render_ms = full_frame_ms(trainer.pipeline.model, camera, repeats=5)
 
         step_ms = seconds / (self.steps - self.warmup_steps) * 1000
-        reference = make_trainer(self.data, self.data.parent / "runs", self.steps, "torch", self.rays_per_batch)
+        reference = make_trainer(self.data, self.data.parent / "runs", self.steps, "torch", self.rays_per_batch, False)
         timed_steps(reference, 0, self.warmup_steps)
         reference_seconds = timed_steps(reference, self.warmup_steps, self.steps - self.warmup_steps)
         reference_ms = reference_seconds / (self.steps - self.warmup_steps) * 1000
@@ -73,7 +84,8 @@ class TrainSpeed:
             f"({reference_ms / step_ms:.2f}x the eager PyTorch hash grid at {reference_ms:.1f} ms/step); "
             f"held-out head PSNR after {self.steps} steps {head:.2f} dB, PyTorch path {reference_head:.2f} dB "
             f"({head - reference_head:+.2f} dB; mean-colour baseline {mean_colour_baseline_psnr(self.data):.2f} dB); "
-            f"full-frame render {render_ms:.0f} ms; {device_name()}"
+            f"full-frame render {render_ms:.0f} ms; graph_networks {trainer.pipeline.model.config.graph_networks}; "
+            f"{device_name()}"
         )
 
 
