@@ -6,8 +6,10 @@
 Trains the head stage of `ernerf` (or `ernerf-head`) as `ns-train` would for `--seconds` of wall-clock
 time, then renders every frame of transforms_val.json and averages `head_psnr` over them: the head over
 each frame's own torso layer, the quantity ER-NeRF scores its head stage by and `.anchor/eval_val.py`
-computes for ER-NeRF's code. The line also gives the steps reached, steps/s and rays/s, the mean time of
-one full val-frame render, the size of the trained weights and the device.
+computes for ER-NeRF's code (val frames take training frame 0's individual code, as in ER-NeRF's test; the
+line also gives the PSNR with the last training frame's code). The line also gives the steps reached,
+steps/s and rays/s, the mean time of one full val-frame render, the size of the trained weights and the
+device.
 
 Clock: the first `--warmup-steps` (3) steps run untimed but count as steps. They trigger nerfacc's CUDA
 build and the Triton / torch.compile compilations, which are one-off costs of this machine's cache rather
@@ -125,10 +127,19 @@ class Convergence:
         steps_per_s = (step - self.warmup_steps) / elapsed
 
         psnr, frame_ms, frames, size = head_psnr_and_render_ms(trainer.pipeline)
+        # Val frames have no individual code of their own; they take the code of training frame
+        # `render_code_index` (0, as ER-NeRF's test). They continue the clip, so the last training frame's code is
+        # scored too, untimed: whether the choice matters on this clip.
+        model = trainer.pipeline.model
+        chosen = model.config.render_code_index
+        model.config.render_code_index = len(model.field.individual_codes) - 1
+        last_code_psnr = head_psnr_and_render_ms(trainer.pipeline)[0]
+        model.config.render_code_index = chosen
         ended = f", head stage ended at step {head_steps}" if step >= head_steps else ""
         print(
             f"convergence {self.method} {self.data.name}: held-out head PSNR {psnr:.2f} dB over {frames} val "
-            f"frames after {elapsed:.0f} s of training{ended}; {step:,} steps ({self.warmup_steps} untimed), "
+            f"frames after {elapsed:.0f} s of training{ended} ({last_code_psnr:.2f} dB with the last training "
+            f"frame's individual code instead of frame {chosen}'s); {step:,} steps ({self.warmup_steps} untimed), "
             f"{steps_per_s:.3g} steps/s x {rays:,} rays = {steps_per_s * rays:,.0f} rays/s; "
             f"{frame_ms:.0f} ms per {size} val frame; weights {state_dict_mb(trainer.pipeline.model):.1f} MB; "
             f"{device_name() if device.startswith('cuda') else device}; bucket_samples "
