@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict
 
 import torch
+from nerfstudio.utils.rich_utils import CONSOLE
 
 _GRAPHED: Dict[Callable[..., Any], Callable[..., Any]] = {}
 
@@ -24,6 +25,8 @@ def graphed(function: Callable[..., Any]) -> Callable[..., Any]:
     and share one memory pool among them."""
     compiled = _GRAPHED.get(function)
     if compiled is None:
+        # The compilation runs at the first call, right after this: say why the first step stalls.
+        CONSOLE.print(f"graph_networks: compiling {function.__qualname__} for CUDA graphs (once; tens of seconds)")
         compiled = _GRAPHED[function] = torch.compile(function, mode="reduce-overhead", dynamic=True)
     return compiled
 
