@@ -77,8 +77,7 @@ class LiveLatency:
         print(
             f"live_latency {self.method} {self.size}x{self.size}: {fps:.1f} frames/s sustained over "
             f"{len(speaking)} frames of speech, {len(speaking) - len(shown)} dropped{where}; audio arrival -> frame "
-            f"sent "
-            f"median {median:.0f} ms, 95th percentile {p95:.0f} ms (+ the page's 120-ms playback lead); "
+            f"sent median {median:.0f} ms, 95th percentile {p95:.0f} ms (+ the page's 120-ms playback lead); "
             f"{self.seconds:.0f} s pushed in {CHUNK_SECONDS * 1000:.0f}-ms chunks at real-time pace; {device_name()}"
         )
 

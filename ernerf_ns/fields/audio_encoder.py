@@ -7,7 +7,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ernerf_ns.audio.windows import smoothing_window
-from ernerf_ns.fields.cuda_graphs import graphed, use_graphs
+from ernerf_ns.fields.cuda_graphs import graphed_while_training
 
 LEAKY_SLOPE = 0.02
 """Negative slope of every LeakyReLU in ER-NeRF's audio networks."""
@@ -103,16 +103,12 @@ class AudioEncoder(nn.Module):
         codes = self.audio_net(windows.flatten(0, 1)).view(batch, seq_len, self.dim_aud)
         return self.audio_att_net(codes)
 
+    @graphed_while_training
     def all_frames(
         self, features: Float[Tensor, "num_frames channels 16"], smooth: bool = True
     ) -> Float[Tensor, "num_frames dim_aud"]:
         """The code of every frame of a clip: what `forward` gives each frame's window, with AudioNet run once
         per frame instead of once per frame and window position."""
-        if use_graphs(self.graph_networks and self.training, features):
-            return graphed(type(self)._all_frames)(self, features, smooth)
-        return self._all_frames(features, smooth)
-
-    def _all_frames(self, features: Tensor, smooth: bool) -> Tensor:
         codes = self.audio_net(features)
         if not smooth:
             return codes

@@ -10,10 +10,14 @@ samples to `bucket_rows` sizes first (a few dozen shapes over a whole run). Infe
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+import functools
+from typing import Any, Callable, Dict, TypeVar
 
 import torch
 from nerfstudio.utils.rich_utils import CONSOLE
+from torch import nn
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _GRAPHED: Dict[Callable[..., Any], Callable[..., Any]] = {}
 
@@ -36,6 +40,24 @@ def use_graphs(enabled: bool, first: torch.Tensor) -> bool:
     module is in training mode: nerfstudio's evaluation batches keep gradients on), on CUDA, with gradients,
     and not already inside a graph being traced."""
     return enabled and first.is_cuda and torch.is_grad_enabled() and not torch.compiler.is_compiling()
+
+
+def graphs_on(module: nn.Module, first: torch.Tensor) -> bool:
+    """`use_graphs` for a module with a boolean `graph_networks` attribute, in training mode."""
+    return use_graphs(module.graph_networks and module.training, first)
+
+
+def graphed_while_training(method: F) -> F:
+    """Run `method` (of a module with a `graph_networks` attribute) through `graphed` when `graphs_on` holds
+    for its first tensor argument, else eagerly. The unbound function is compiled, once."""
+
+    @functools.wraps(method)
+    def dispatch(module: nn.Module, first: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if graphs_on(module, first):
+            return graphed(method)(module, first, *args, **kwargs)
+        return method(module, first, *args, **kwargs)
+
+    return dispatch  # type: ignore[return-value]
 
 
 def mark_step() -> None:

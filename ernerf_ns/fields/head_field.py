@@ -10,7 +10,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from ernerf_ns.fields.activations import trunc_exp
-from ernerf_ns.fields.cuda_graphs import graphed, use_graphs
+from ernerf_ns.fields.cuda_graphs import graphed_while_training, graphs_on
 from ernerf_ns.fields.mlp import MLP
 from ernerf_ns.fields.region_attention import RegionAttention
 from ernerf_ns.fields.row_buckets import bucket_rows
@@ -137,7 +137,7 @@ class ERNeRFHeadField(nn.Module):
         is usually a row of `individual_codes`.
         """
         count = positions.shape[0]
-        bucket = self.bucket_samples or use_graphs(self.graph_networks and self.training, positions)
+        bucket = self.bucket_samples or graphs_on(self, positions)
         padded = bucket_rows(count) if (bucket and ray_indices is not None) else count
         if padded > count:
             # Extra points at the box centre, spread over the rays (their zero gradients then meet no atomics
@@ -149,6 +149,7 @@ class ERNeRFHeadField(nn.Module):
         outputs = self.networks(enc_x, self.encode_directions(directions), audio, eye, individual_code, ray_indices)
         return outputs if padded == count else {key: value[:count] for key, value in outputs.items()}
 
+    @graphed_while_training
     def networks(
         self,
         enc_x: Float[Tensor, "*bs enc_dim"],
@@ -159,19 +160,6 @@ class ERNeRFHeadField(nn.Module):
         ray_indices: Optional[Int[Tensor, " num_points"]] = None,
     ) -> dict[str, Tensor]:
         """`forward` after the encodings: every network of the field (as CUDA graphs with `graph_networks`)."""
-        if use_graphs(self.graph_networks and self.training, enc_x):
-            return graphed(type(self)._networks)(self, enc_x, sh, audio, eye, individual_code, ray_indices)
-        return self._networks(enc_x, sh, audio, eye, individual_code, ray_indices)
-
-    def _networks(
-        self,
-        enc_x: Tensor,
-        sh: Tensor,
-        audio: Tensor,
-        eye: Tensor,
-        individual_code: Tensor,
-        ray_indices: Optional[Tensor] = None,
-    ) -> dict[str, Tensor]:
         if ray_indices is not None:
             sh, audio, eye, individual_code = (t[ray_indices] for t in (sh, audio, eye, individual_code))
         outputs = {"enc_x": enc_x, **self.density_from_features(enc_x, audio, eye)}
