@@ -1,11 +1,12 @@
 """Held-out head PSNR after a fixed wall-clock budget of head-stage training; prints one result line.
 
-    python benchmarks/convergence.py --data data/German_20s --seconds 240            # GPU machine
+    python benchmarks/convergence.py --data data/German_20s --seconds 60 240         # GPU machine
     python benchmarks/convergence.py --data /tmp/cs/data64 --seconds 20              # CPU smoke test
 
 Trains the head stage of `ernerf` (or `ernerf-head`) as `ns-train` would for `--seconds` of wall-clock
-time, then renders every frame of transforms_val.json and averages `head_psnr` over them: the head over
-each frame's own torso layer, the quantity ER-NeRF scores its head stage by and `.anchor/eval_val.py`
+time, then renders every frame of transforms_val.json and averages `head_psnr` over them (one line per
+budget: `--seconds 60 240` trains once and scores at 60 s and at 240 s, the clock stopped while it scores):
+the head over each frame's own torso layer, the quantity ER-NeRF scores its head stage by and `.anchor/eval_val.py`
 computes for ER-NeRF's code (val frames take training frame 0's individual code, as in ER-NeRF's test; the
 line also gives the PSNR with the last training frame's code). The line also gives the steps reached,
 steps/s and rays/s, the mean time of one full val-frame render, the size of the trained weights and the
@@ -17,7 +18,8 @@ than of training; the clock starts after them and stops after the last step that
 (with a GPU sync, so queued work is paid for). The method's stage schedule is kept (30,000 head steps:
 learning-rate decay and loss warm-up as in `ns-train ernerf`; about 730 s at the 41 steps/s measured on an
 H200), so budgets of a few minutes stay in the head stage; should it end first, training stops there and the
-line says so.
+line says so. `--head-steps N` shortens that stage (its decay and warm-up with it), as
+`--pipeline.model.stages.head-steps N --pipeline.model.loss-warmup-steps N` does for `ns-train`.
 
 LMD and LPIPS, which nerfstudio's eval path computes when mediapipe or AlexNet weights are present, are
 left out: the val frames are rendered with `get_outputs_for_camera` and scored here, which also times the
@@ -32,10 +34,11 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, Tuple
 
 import torch
 import tyro
+from nerfstudio.engine.trainer import Trainer, TrainerConfig
 from nerfstudio.pipelines.base_pipeline import Pipeline
 from timing import device_name, sync  # sibling module in benchmarks/
 
@@ -80,10 +83,12 @@ def state_dict_mb(model: torch.nn.Module) -> float:
 class Convergence:
     data: Path
     """Dataset folder in ER-NeRF's layout (`ernerf-process` output, or `ernerf-synthetic`)."""
-    seconds: float = 240.0
-    """Wall-clock training budget, after the untimed warm-up steps."""
+    seconds: Tuple[float, ...] = (240.0,)
+    """Wall-clock training budgets after the untimed warm-up steps; one result line at each."""
     method: Literal["ernerf", "ernerf-head"] = "ernerf"
     """Method whose model, sampling and schedule are trained."""
+    head_steps: Optional[int] = None
+    """Head-stage length, with the loss warm-up and learning-rate decay fitted to it (default: the method's)."""
     rays_per_batch: Optional[int] = None
     """Rays per step (default: the method's)."""
     bucket_samples: Optional[bool] = None
@@ -102,6 +107,9 @@ class Convergence:
     def main(self) -> None:
         method = ernerf_method if self.method == "ernerf" else ernerf_head_method
         config = copy.deepcopy(method.config)
+        if self.head_steps:
+            config.pipeline.model.stages.head_steps = self.head_steps
+            config.pipeline.model.loss_warmup_steps = self.head_steps
         if self.rays_per_batch:
             config.pipeline.datamanager.train_num_rays_per_batch = self.rays_per_batch
         for name in ("bucket_samples", "graph_networks"):
@@ -116,16 +124,22 @@ class Convergence:
         rays = trainer.pipeline.datamanager.get_train_rays_per_batch()
 
         run_steps(trainer, 0, self.warmup_steps)
-        step = self.warmup_steps
-        sync()
-        start = time.perf_counter()
-        while time.perf_counter() - start < self.seconds and step < head_steps:
-            run_steps(trainer, step, 1)
-            step += 1
-        sync()
-        elapsed = time.perf_counter() - start
-        steps_per_s = (step - self.warmup_steps) / elapsed
+        step, elapsed = self.warmup_steps, 0.0
+        for budget in sorted(self.seconds):
+            sync()
+            start = time.perf_counter() - elapsed
+            while time.perf_counter() - start < budget and step < head_steps:
+                run_steps(trainer, step, 1)
+                step += 1
+            sync()
+            elapsed = time.perf_counter() - start
+            self.report(trainer, config, step, elapsed, rays)
+            trainer.pipeline.train()
 
+    def report(self, trainer: Trainer, config: TrainerConfig, step: int, elapsed: float, rays: int) -> None:
+        """Score the val frames now and print the result line (untimed: the caller's clock excludes it)."""
+        head_steps = config.pipeline.model.stages.head_steps
+        steps_per_s = (step - self.warmup_steps) / elapsed
         psnr, frame_ms, frames, size = head_psnr_and_render_ms(trainer.pipeline)
         # Val frames have no individual code of their own; they take the code of training frame
         # `render_code_index` (0, as ER-NeRF's test). They continue the clip, so the last training frame's code is
@@ -136,14 +150,17 @@ class Convergence:
         last_code_psnr = head_psnr_and_render_ms(trainer.pipeline)[0]
         model.config.render_code_index = chosen
         ended = f", head stage ended at step {head_steps}" if step >= head_steps else ""
+        device = str(model.device)
         print(
             f"convergence {self.method} {self.data.name}: held-out head PSNR {psnr:.2f} dB over {frames} val "
             f"frames after {elapsed:.0f} s of training{ended} ({last_code_psnr:.2f} dB with the last training "
-            f"frame's individual code instead of frame {chosen}'s); {step:,} steps ({self.warmup_steps} untimed), "
-            f"{steps_per_s:.3g} steps/s x {rays:,} rays = {steps_per_s * rays:,.0f} rays/s; "
-            f"{frame_ms:.0f} ms per {size} val frame; weights {state_dict_mb(trainer.pipeline.model):.1f} MB; "
-            f"{device_name() if device.startswith('cuda') else device}; bucket_samples "
-            f"{config.pipeline.model.bucket_samples}, graph_networks {config.pipeline.model.graph_networks}"
+            f"frame's individual code instead of frame {chosen}'s); {step:,} steps ({self.warmup_steps} untimed) "
+            f"of a {head_steps:,}-step head stage, {steps_per_s:.3g} steps/s x {rays:,} rays = "
+            f"{steps_per_s * rays:,.0f} rays/s; {frame_ms:.0f} ms per {size} val frame; weights "
+            f"{state_dict_mb(model):.1f} MB; {device_name() if device.startswith('cuda') else device}; "
+            f"bucket_samples {config.pipeline.model.bucket_samples}, graph_networks "
+            f"{config.pipeline.model.graph_networks}",
+            flush=True,
         )
 
 
