@@ -168,16 +168,31 @@ class PortraitStream:
         self._audio = self._audio[SAMPLES_PER_VIDEO_FRAME:]
         return np.pad(audio, (0, SAMPLES_PER_VIDEO_FRAME - len(audio)))
 
+    def warm_up(self) -> None:
+        """Render one silent frame and discard it, leaving the stream as it was. A thread's first render pays
+        one-off costs (CUDA library handles, kernel builds, allocator growth); paid on the live clock they make
+        the first frames late, and the server skips frames to catch up."""
+        model = self.model
+        kept = model.audio_features  # [frames, channels, window]
+        try:
+            self._render_image(0, np.zeros((1, kept.shape[2], kept.shape[1]), np.float32), audio_index=0)
+        finally:
+            model.audio_features = kept
+
     def _render(self, index: int) -> LiveFrame:
         # The features table holds the frames the smoothing of `index` may read, and no frame past the look-ahead,
         # so the codes do not depend on how the audio was chunked; the table's ends clamp the smoothing window as
         # a clip's ends do offline.
         last = min(index + self.lookahead_frames, self._num_windows - 1)
         table = np.stack([self._windows[i - self._first_window] for i in range(self._first_window, last + 1)])
+        image = self._render_image(index, table, audio_index=index - self._first_window)
+        return LiveFrame(index=index, image=image, audio=self._take_audio())
+
+    def _render_image(self, index: int, table: np.ndarray, audio_index: int) -> np.ndarray:
+        """Frame `index`'s pose and eyes, with row `audio_index` of feature `table` as its audio."""
         self.model.set_audio_features(torch.from_numpy(table), self.model.audio_extractor)
         frame = np.array([index])
         pose = self.source.pose_indices(frame)
         camera = render_cameras(self.source.cameras, pose, self.source.eyes(frame, self._eye_mode, self._eye_value))
-        camera.metadata["audio_index"] = torch.tensor([[float(index - self._first_window)]])
-        image = render_frame(self.model, camera, self.source, int(pose[0]), self._background)
-        return LiveFrame(index=index, image=image, audio=self._take_audio())
+        camera.metadata["audio_index"] = torch.tensor([[float(audio_index)]])
+        return render_frame(self.model, camera, self.source, int(pose[0]), self._background)

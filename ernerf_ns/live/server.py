@@ -168,6 +168,8 @@ class LiveServer:
                 self.port = server.sockets[0].getsockname()[1]
                 if listening is not None:
                     listening(self.port)
+                # Before the clock starts: the render thread's first frame is slow (see `PortraitStream.warm_up`).
+                await asyncio.get_running_loop().run_in_executor(worker, self.stream.warm_up)
                 render = asyncio.create_task(self._render_loop(worker))
                 stop = asyncio.create_task(self._stopping.wait())
                 try:
