@@ -325,6 +325,17 @@ def test_stats_report_the_documented_fields_about_once_a_second(server, open_vie
     assert 0 < second["fps"] <= 26
 
 
+def _serve_pcm(start_server, open_viewer, pcm: np.ndarray) -> tuple:
+    """A new server and viewer, and the frames the viewer got up to the last of `pcm` pushed to /pcm at once."""
+    server = start_server()
+    viewer = open_viewer(server.port)
+    with _pcm_socket(server.port) as program:
+        program.send(json.dumps({"sample_rate": SAMPLE_RATE, "format": "s16le"}))
+        program.send(pcm.tobytes())
+        frames = viewer.frames_until(lambda frames: _with_driver_audio(frames, len(pcm)))
+    return server, viewer, frames
+
+
 def test_a_renderer_slower_than_real_time_skips_frames_but_keeps_clock_and_sound(
     start_server, monkeypatch, open_viewer
 ):
@@ -335,14 +346,9 @@ def test_a_renderer_slower_than_real_time_skips_frames_but_keeps_clock_and_sound
         return render_frame(*args, **kwargs)
 
     monkeypatch.setattr(portrait_stream, "render_frame", slow_render_frame)
-    server = start_server()
-    viewer = open_viewer(server.port)
     pcm = _noise(1.0)
-    with _pcm_socket(server.port) as program:
-        program.send(json.dumps({"sample_rate": SAMPLE_RATE, "format": "s16le"}))
-        program.send(pcm.tobytes())
-        frames = viewer.frames_until(lambda frames: _with_driver_audio(frames, len(pcm)))
-        stats = viewer.stats(lambda m: m["dropped"] > 0)
+    _, viewer, frames = _serve_pcm(start_server, open_viewer, pcm)
+    stats = viewer.stats(lambda m: m["dropped"] > 0)
     assert _consecutive(frames)
     np.testing.assert_array_equal(_played(frames, len(pcm)), pcm)
     skipped = sum(not frame.jpeg for frame in frames)
@@ -366,13 +372,7 @@ def test_a_slow_first_render_is_paid_before_the_clock_starts_so_no_frame_is_skip
         return render_frame(*args, **kwargs)
 
     monkeypatch.setattr(portrait_stream, "render_frame", render_frame_slow_once_per_thread)
-    server = start_server()
-    viewer = open_viewer(server.port)
-    pcm = _noise(1.0)
-    with _pcm_socket(server.port) as program:
-        program.send(json.dumps({"sample_rate": SAMPLE_RATE, "format": "s16le"}))
-        program.send(pcm.tobytes())
-        frames = viewer.frames_until(lambda frames: _with_driver_audio(frames, len(pcm)))
+    server, _, frames = _serve_pcm(start_server, open_viewer, _noise(1.0))
     assert all(frame.jpeg for frame in frames)
     assert server.dropped == 0
 
